@@ -1,0 +1,159 @@
+//! Storage: one trait, with SQLite and PostgreSQL behind one SQL
+//! implementation (sqlx `Any`, `$1` placeholders). Each method is one use
+//! case and runs in one transaction.
+
+mod connectors;
+mod intros;
+mod outbox;
+mod outbox_plan;
+mod rows;
+mod sql;
+
+use async_trait::async_trait;
+
+use crate::domain::machine::{Command, Context, MachineError};
+use crate::domain::{EmailAddress, Handle, Intro, IntroStatus, PersonName, Role, Timestamp, TokenHash};
+
+pub use outbox_plan::{OutboxKind, Purpose, Recipient};
+pub use sql::{Backend, SqlStore, StoreOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Machine(#[from] MachineError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A connector account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connector {
+    pub id: String,
+    pub email: EmailAddress,
+    pub name: PersonName,
+    pub handle: Option<Handle>,
+    pub is_admin: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConnector {
+    pub email: EmailAddress,
+    pub name: PersonName,
+    pub handle: Option<Handle>,
+    pub is_admin: bool,
+}
+
+/// Which intros to list. Pages go newest first; `after` is the last id of
+/// the previous page (ids are UUIDv7, so they sort by creation time).
+#[derive(Debug, Clone, Default)]
+pub struct IntroFilter {
+    pub connector_id: Option<String>,
+    pub status: Option<IntroStatus>,
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// One row of an intro's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub kind: String,
+    pub actor: String,
+    pub role: Option<String>,
+    pub channel: String,
+    pub text_hash: Option<String>,
+    pub status_after: String,
+    pub at: Timestamp,
+}
+
+/// An email waiting in, or gone through, the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: String,
+    pub intro_id: String,
+    pub connector_id: String,
+    pub kind: OutboxKind,
+    pub recipient: Recipient,
+    pub payload: serde_json::Value,
+    pub message_id: String,
+    pub status: String,
+    pub attempts: u32,
+    pub not_before: Timestamp,
+    pub last_error: Option<String>,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// What an emailed link's token grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartyToken {
+    pub intro_id: String,
+    pub role: Role,
+    pub purpose: Purpose,
+    pub outbox_id: String,
+    pub expires_at: Timestamp,
+}
+
+/// Gauges for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSnapshot {
+    pub intros_by_status: Vec<(String, i64)>,
+    pub decisions_by_kind: Vec<(String, i64)>,
+    pub outbox_by_status: Vec<(String, i64)>,
+    pub outbox_pending: i64,
+    pub oldest_pending_age_seconds: f64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn add_connector(&self, new: NewConnector, now: Timestamp) -> StoreResult<Connector>;
+    async fn connector(&self, connector_id: &str) -> StoreResult<Connector>;
+    async fn connector_by_email(&self, email: &EmailAddress) -> StoreResult<Option<Connector>>;
+    async fn add_api_token(&self, connector_id: &str, hash: &TokenHash, now: Timestamp) -> StoreResult<()>;
+    async fn connector_by_api_token(&self, hash: &TokenHash, now: Timestamp) -> StoreResult<Option<Connector>>;
+
+    /// Stores a new intro and starts it (the first asks), in one transaction.
+    async fn create_intro(&self, intro: Intro, ctx: Context) -> StoreResult<Intro>;
+    /// Loads the intro, applies the command, and stores the new state, its
+    /// event and its emails, in one transaction. With `connector_id`, an intro
+    /// of another connector is `NotFound`.
+    async fn apply(&self, intro_id: &str, connector_id: Option<&str>, command: Command, ctx: Context) -> StoreResult<Intro>;
+    /// Applies whatever timer is due for this intro, if any.
+    async fn apply_due(&self, intro_id: &str, ctx: Context) -> StoreResult<bool>;
+    async fn intro(&self, intro_id: &str, connector_id: Option<&str>) -> StoreResult<Intro>;
+    async fn list_intros(&self, filter: &IntroFilter) -> StoreResult<Vec<Intro>>;
+    async fn events(&self, intro_id: &str) -> StoreResult<Vec<EventRecord>>;
+    async fn outbox_for_intro(&self, intro_id: &str) -> StoreResult<Vec<OutboxItem>>;
+    async fn due_intro_ids(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<String>>;
+    async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
+
+    async fn party_token(&self, hash: &TokenHash) -> StoreResult<Option<PartyToken>>;
+    async fn suppress(&self, email: &EmailAddress, connector_id: Option<&str>, now: Timestamp) -> StoreResult<()>;
+    async fn is_suppressed(&self, email: &EmailAddress, connector_id: &str) -> StoreResult<bool>;
+    async fn record_follow_up(&self, intro_id: &str, role: Role, answer: &str, now: Timestamp) -> StoreResult<()>;
+    async fn follow_up_answer(&self, intro_id: &str, role: Role) -> StoreResult<Option<String>>;
+
+    /// Leases up to `limit` due emails to `worker` until `lease_until`.
+    async fn claim_outbox(&self, worker: &str, now: Timestamp, lease_until: Timestamp, limit: u32) -> StoreResult<Vec<OutboxItem>>;
+    /// Each `outbox_*` below only acts while `worker` still holds the lease and
+    /// returns whether it did.
+    async fn outbox_sent(&self, outbox_id: &str, worker: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn outbox_retry(&self, outbox_id: &str, worker: &str, at: Timestamp, error: &str) -> StoreResult<bool>;
+    async fn outbox_failed(&self, outbox_id: &str, worker: &str, error: &str) -> StoreResult<bool>;
+    async fn outbox_skipped(&self, outbox_id: &str, worker: &str, why: &str) -> StoreResult<bool>;
+    async fn next_outbox_at(&self) -> StoreResult<Option<Timestamp>>;
+
+    async fn metrics(&self, now: Timestamp) -> StoreResult<MetricsSnapshot>;
+}
