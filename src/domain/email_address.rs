@@ -12,6 +12,16 @@ const FORBIDDEN: &[char] = &['<', '>', '(', ')', ',', ';', ':', '"', '[', ']', '
 
 impl EmailAddress {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
+        Self::parse_inner(input, true)
+    }
+
+    /// Like `parse`, but a single-label domain (`twoyes@localhost`) is
+    /// accepted: for the installation's own From address only.
+    pub fn parse_sender(input: &str) -> Result<Self, ParseError> {
+        Self::parse_inner(input, false)
+    }
+
+    fn parse_inner(input: &str, dotted_domain: bool) -> Result<Self, ParseError> {
         let text = input.trim();
         let invalid = |why: &str| {
             ParseError::new(
@@ -47,7 +57,7 @@ impl EmailAddress {
         }
         let domain = domain.to_ascii_lowercase();
         let labels: Vec<&str> = domain.split('.').collect();
-        if labels.len() < 2 {
+        if dotted_domain && labels.len() < 2 {
             return Err(invalid("the domain needs a dot, like example.com"));
         }
         let label_ok = |l: &&str| {

@@ -519,7 +519,7 @@ impl Step<'_> {
         let expire_after = self.ctx.timings.expire_after;
         let party = self.intro.party_mut(role);
         let due = party.asked_at.map(|at| at.plus(expire_after));
-        if party.consent != Consent::Asked || !due.is_some_and(|due| due <= now) {
+        if party.consent != Consent::Asked || due.is_none_or(|due| due > now) {
             return Err(MachineError::NotDue);
         }
         party.consent = Consent::Expired;

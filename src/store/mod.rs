@@ -8,13 +8,16 @@ mod outbox;
 mod outbox_plan;
 mod rows;
 mod sql;
+mod store_impl;
 
 use async_trait::async_trait;
 
 use crate::domain::machine::{Command, Context, MachineError};
-use crate::domain::{EmailAddress, Handle, Intro, IntroStatus, PersonName, Role, Timestamp, TokenHash};
+use crate::domain::{
+    EmailAddress, Handle, Intro, IntroStatus, PersonName, Role, Timestamp, TokenHash,
+};
 
-pub use outbox_plan::{OutboxKind, Purpose, Recipient};
+pub use outbox_plan::{OutboxKind, Purpose, Recipient, token_context};
 pub use sql::{Backend, SqlStore, StoreOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -116,20 +119,33 @@ pub struct MetricsSnapshot {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
+    /// Notified whenever a commit may have made work due for the worker.
+    fn wakeups(&self) -> std::sync::Arc<tokio::sync::Notify>;
     async fn ping(&self) -> StoreResult<()>;
 
     async fn add_connector(&self, new: NewConnector, now: Timestamp) -> StoreResult<Connector>;
     async fn connector(&self, connector_id: &str) -> StoreResult<Connector>;
     async fn connector_by_email(&self, email: &EmailAddress) -> StoreResult<Option<Connector>>;
-    async fn add_api_token(&self, connector_id: &str, hash: &TokenHash, now: Timestamp) -> StoreResult<()>;
-    async fn connector_by_api_token(&self, hash: &TokenHash, now: Timestamp) -> StoreResult<Option<Connector>>;
+    async fn add_api_token(
+        &self,
+        connector_id: &str,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn connector_by_api_token(&self, hash: &TokenHash) -> StoreResult<Option<Connector>>;
 
     /// Stores a new intro and starts it (the first asks), in one transaction.
     async fn create_intro(&self, intro: Intro, ctx: Context) -> StoreResult<Intro>;
     /// Loads the intro, applies the command, and stores the new state, its
     /// event and its emails, in one transaction. With `connector_id`, an intro
     /// of another connector is `NotFound`.
-    async fn apply(&self, intro_id: &str, connector_id: Option<&str>, command: Command, ctx: Context) -> StoreResult<Intro>;
+    async fn apply(
+        &self,
+        intro_id: &str,
+        connector_id: Option<&str>,
+        command: Command,
+        ctx: Context,
+    ) -> StoreResult<Intro>;
     /// Applies whatever timer is due for this intro, if any.
     async fn apply_due(&self, intro_id: &str, ctx: Context) -> StoreResult<bool>;
     async fn intro(&self, intro_id: &str, connector_id: Option<&str>) -> StoreResult<Intro>;
@@ -140,17 +156,41 @@ pub trait Store: Send + Sync + 'static {
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
 
     async fn party_token(&self, hash: &TokenHash) -> StoreResult<Option<PartyToken>>;
-    async fn suppress(&self, email: &EmailAddress, connector_id: Option<&str>, now: Timestamp) -> StoreResult<()>;
+    async fn suppress(
+        &self,
+        email: &EmailAddress,
+        connector_id: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     async fn is_suppressed(&self, email: &EmailAddress, connector_id: &str) -> StoreResult<bool>;
-    async fn record_follow_up(&self, intro_id: &str, role: Role, answer: &str, now: Timestamp) -> StoreResult<()>;
+    async fn record_follow_up(
+        &self,
+        intro_id: &str,
+        role: Role,
+        answer: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     async fn follow_up_answer(&self, intro_id: &str, role: Role) -> StoreResult<Option<String>>;
 
     /// Leases up to `limit` due emails to `worker` until `lease_until`.
-    async fn claim_outbox(&self, worker: &str, now: Timestamp, lease_until: Timestamp, limit: u32) -> StoreResult<Vec<OutboxItem>>;
+    async fn claim_outbox(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxItem>>;
     /// Each `outbox_*` below only acts while `worker` still holds the lease and
     /// returns whether it did.
-    async fn outbox_sent(&self, outbox_id: &str, worker: &str, now: Timestamp) -> StoreResult<bool>;
-    async fn outbox_retry(&self, outbox_id: &str, worker: &str, at: Timestamp, error: &str) -> StoreResult<bool>;
+    async fn outbox_sent(&self, outbox_id: &str, worker: &str, now: Timestamp)
+    -> StoreResult<bool>;
+    async fn outbox_retry(
+        &self,
+        outbox_id: &str,
+        worker: &str,
+        at: Timestamp,
+        error: &str,
+    ) -> StoreResult<bool>;
     async fn outbox_failed(&self, outbox_id: &str, worker: &str, error: &str) -> StoreResult<bool>;
     async fn outbox_skipped(&self, outbox_id: &str, worker: &str, why: &str) -> StoreResult<bool>;
     async fn next_outbox_at(&self) -> StoreResult<Option<Timestamp>>;

@@ -101,20 +101,52 @@ pub fn plan(effect: &Effect, now: Timestamp) -> PlannedEmail {
     };
     match effect {
         Effect::Ask { role } | Effect::Remind { role } => {
-            let kind = if matches!(effect, Effect::Ask { .. }) { OutboxKind::Ask } else { OutboxKind::Reminder };
+            let kind = if matches!(effect, Effect::Ask { .. }) {
+                OutboxKind::Ask
+            } else {
+                OutboxKind::Reminder
+            };
             let mut planned = email(kind, Recipient::party(*role), json!({}), now);
             planned.tokens = vec![
                 (Purpose::Decide, *role, now.plus(DECIDE_LINK_LIFETIME)),
-                (Purpose::Unsubscribe, *role, now.plus(UNSUBSCRIBE_LINK_LIFETIME)),
+                (
+                    Purpose::Unsubscribe,
+                    *role,
+                    now.plus(UNSUBSCRIBE_LINK_LIFETIME),
+                ),
             ];
             planned
         }
-        Effect::Introduce => email(OutboxKind::Introduction, Recipient::BothParties, json!({}), now),
-        Effect::Notify(notice) => email(OutboxKind::Notice, Recipient::Connector, notice_payload(notice), now),
-        Effect::Relay { role, not_before } => email(OutboxKind::Relay, Recipient::party(*role), json!({}), *not_before),
+        Effect::Introduce => email(
+            OutboxKind::Introduction,
+            Recipient::BothParties,
+            json!({}),
+            now,
+        ),
+        Effect::Notify(notice) => email(
+            OutboxKind::Notice,
+            Recipient::Connector,
+            notice_payload(notice),
+            now,
+        ),
+        Effect::Relay { role, not_before } => email(
+            OutboxKind::Relay,
+            Recipient::party(*role),
+            json!({}),
+            *not_before,
+        ),
         Effect::FollowUp { role, not_before } => {
-            let mut planned = email(OutboxKind::FollowUp, Recipient::party(*role), json!({}), *not_before);
-            planned.tokens = vec![(Purpose::FollowUp, *role, not_before.plus(FOLLOW_UP_LINK_LIFETIME))];
+            let mut planned = email(
+                OutboxKind::FollowUp,
+                Recipient::party(*role),
+                json!({}),
+                *not_before,
+            );
+            planned.tokens = vec![(
+                Purpose::FollowUp,
+                *role,
+                not_before.plus(FOLLOW_UP_LINK_LIFETIME),
+            )];
             planned
         }
     }
@@ -133,5 +165,8 @@ fn notice_payload(notice: &Notice) -> serde_json::Value {
 
 /// The token hash for one link of one outbox row.
 pub fn token_hash(secret: &[u8], purpose: Purpose, outbox_id: &str) -> String {
-    Token::derive(secret, &token_context(purpose, outbox_id)).hash().as_str().to_string()
+    Token::derive(secret, &token_context(purpose, outbox_id))
+        .hash()
+        .as_str()
+        .to_string()
 }

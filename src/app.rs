@@ -1,0 +1,222 @@
+//! Wiring: settings in, a running server (and worker) out.
+//! `Application::build` → `port()` → `run_until_stopped()`, so tests boot the
+//! real thing on port 0.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Settings, SmtpSettings};
+use crate::domain::{Clock, SystemClock};
+use crate::mail::{FileTransport, SmtpTransport, Transport};
+use crate::store::{SqlStore, Store, StoreOptions};
+use crate::web::{AppState, router};
+use crate::worker::{Worker, WorkerSettings};
+
+/// What tests (or embedders) may swap out.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+    pub transport: Option<Arc<dyn Transport>>,
+    /// How long an idle worker sleeps before looking again (default 1s).
+    pub idle_poll: Option<Duration>,
+}
+
+/// Reads the key emailed links are derived from, creating it on first run.
+pub fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<Arc<Vec<u8>>> {
+    let path = data_dir.join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let bytes = hex::decode(text.trim())
+                .with_context(|| format!("{} is not a hex key", path.display()))?;
+            anyhow::ensure!(
+                bytes.len() >= 32,
+                "{} is too short to be a key",
+                path.display()
+            );
+            Ok(Arc::new(bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("Failed to create {}", data_dir.display()))?;
+            let key = crate::domain::Token::generate().expose();
+            let bytes = key.as_bytes().to_vec();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("Failed to create {}", path.display()))?;
+            file.write_all(hex::encode(&bytes).as_bytes())?;
+            file.sync_all()?;
+            Ok(Arc::new(bytes))
+        }
+        Err(e) => Err(e).with_context(|| format!("Failed to read {}", path.display())),
+    }
+}
+
+/// Opens the database the settings name and brings its schema up to date.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqlStore>> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "Failed to create the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let options = StoreOptions {
+        token_secret: load_or_create_secret(&settings.data_dir)?,
+        message_id_domain: settings.mail_from.domain().to_string(),
+        max_connections: 8,
+    };
+    let store = SqlStore::connect(&settings.database_url, options)
+        .await
+        .context("Failed to open the database")?;
+    store
+        .migrate()
+        .await
+        .context("Failed to bring the database schema up to date")?;
+    Ok(Arc::new(store))
+}
+
+pub fn make_transport(settings: &Settings) -> anyhow::Result<Arc<dyn Transport>> {
+    Ok(match &settings.smtp {
+        None => Arc::new(
+            FileTransport::new(settings.mail_dir())
+                .with_context(|| format!("Failed to create {}", settings.mail_dir().display()))?,
+        ),
+        Some(SmtpSettings::Plain {
+            host,
+            port,
+            credentials,
+        }) => Arc::new(SmtpTransport::new(host.clone(), *port, credentials.clone())),
+    })
+}
+
+pub fn make_worker(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    overrides: &Overrides,
+) -> anyhow::Result<Worker> {
+    let clock = overrides
+        .clock
+        .clone()
+        .unwrap_or_else(|| Arc::new(SystemClock));
+    let transport = match &overrides.transport {
+        Some(t) => t.clone(),
+        None => make_transport(settings)?,
+    };
+    let worker_settings = WorkerSettings {
+        base_url: settings.base_url.clone(),
+        mail_from: settings.mail_from.to_string(),
+        timings: settings.timings,
+        retry_base: settings.smtp_retry_base,
+        retry_max: settings.smtp_retry_max,
+        lease: Duration::from_secs(300),
+        idle_poll: overrides.idle_poll.unwrap_or(Duration::from_secs(1)),
+        token_secret: load_or_create_secret(&settings.data_dir)?,
+    };
+    Ok(Worker::new(store, clock, transport, worker_settings))
+}
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+    worker: Option<Worker>,
+}
+
+impl Application {
+    pub async fn build(
+        settings: &Settings,
+        with_worker: bool,
+        overrides: Overrides,
+    ) -> anyhow::Result<Self> {
+        let store: Arc<dyn Store> = open_store(settings).await?;
+        let clock = overrides
+            .clock
+            .clone()
+            .unwrap_or_else(|| Arc::new(SystemClock));
+        let worker = if with_worker {
+            Some(make_worker(settings, store.clone(), &overrides)?)
+        } else {
+            None
+        };
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("Failed to listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            store,
+            clock,
+            timings: settings.timings,
+        };
+        Ok(Self {
+            listener,
+            port,
+            state,
+            worker,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (tx, rx) = watch::channel(false);
+        let worker = self.worker.map(|w| tokio::spawn(w.run(rx.clone())));
+        let mut server_rx = rx.clone();
+        let app = router(self.state);
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            let _ = server_rx.wait_for(|stop| *stop).await;
+        });
+        let server = tokio::spawn(async move { server.await });
+        stop.await;
+        let _ = tx.send(true);
+        server
+            .await
+            .context("the HTTP server task failed")?
+            .context("the HTTP server failed")?;
+        if let Some(worker) = worker {
+            worker.await.context("the worker task failed")?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

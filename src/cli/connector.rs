@@ -1,0 +1,125 @@
+use clap::Subcommand;
+use serde_json::json;
+
+use super::print_json;
+use crate::app::open_store;
+use crate::config::Settings;
+use crate::domain::{Clock, EmailAddress, Handle, PersonName, SystemClock, Token};
+use crate::store::{Connector, NewConnector, Store};
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectorCommand {
+    /// Create a connector account.
+    Add {
+        /// The connector's email address (their login, and Cc on intros).
+        #[arg(long)]
+        email: String,
+        /// The name parties see, e.g. "Ann Lee".
+        #[arg(long)]
+        name: String,
+        /// Public handle for the request page /r/{handle} (default: from the email).
+        #[arg(long)]
+        handle: Option<String>,
+        /// Make this connector an administrator of the installation.
+        #[arg(long)]
+        admin: bool,
+        /// Print the connector as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a connector; it is printed once and stored only as a hash.
+    Create {
+        /// The connector's email address.
+        #[arg(long)]
+        connector: String,
+        /// Print the token as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(super) fn connector_json(c: &Connector) -> serde_json::Value {
+    json!({
+        "id": c.id,
+        "email": c.email.as_str(),
+        "name": c.name.as_str(),
+        "handle": c.handle.as_ref().map(|h| h.as_str()),
+        "admin": c.is_admin,
+        "created_at": c.created_at.to_rfc3339(),
+    })
+}
+
+/// Finds a connector by the email given on the command line.
+pub(super) async fn find_connector(store: &dyn Store, email: &str) -> anyhow::Result<Connector> {
+    let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("--connector: {e}"))?;
+    store.connector_by_email(&email).await?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no connector with the email {email}; create one with `twoyes connector add`"
+        )
+    })
+}
+
+pub async fn run_connector(settings: &Settings, command: ConnectorCommand) -> anyhow::Result<()> {
+    let ConnectorCommand::Add {
+        email,
+        name,
+        handle,
+        admin,
+        json,
+    } = command;
+    let email = EmailAddress::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let name = PersonName::parse(&name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let handle = match handle {
+        Some(h) => Some(Handle::parse(&h).map_err(|e| anyhow::anyhow!("--handle: {e}"))?),
+        None => Handle::suggest(email.as_str()),
+    };
+    let store = open_store(settings).await?;
+    let connector = store
+        .add_connector(
+            NewConnector {
+                email,
+                name,
+                handle,
+                is_admin: admin,
+            },
+            SystemClock.now(),
+        )
+        .await?;
+    if json {
+        print_json(&connector_json(&connector))
+    } else {
+        println!(
+            "Connector {} <{}> created (id {}).",
+            connector.name, connector.email, connector.id
+        );
+        println!(
+            "Next: `twoyes token create --connector {}` for an API token.",
+            connector.email
+        );
+        Ok(())
+    }
+}
+
+pub async fn run_token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
+    let TokenCommand::Create { connector, json } = command;
+    let store = open_store(settings).await?;
+    let connector = find_connector(store.as_ref(), &connector).await?;
+    let token = Token::generate();
+    store
+        .add_api_token(&connector.id, &token.hash(), SystemClock.now())
+        .await?;
+    if json {
+        print_json(&json!({"connector": connector.email.as_str(), "token": token.expose()}))
+    } else {
+        println!("{}", token.expose());
+        eprintln!(
+            "This API token for {} is shown only once; keep it somewhere safe.",
+            connector.email
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,412 @@
+//! Settings (SPEC §4): defaults, then `<data-dir>/twoyes.toml`, then
+//! `TWOYES_*` environment variables, then flags — each layer wins over the
+//! one before. Parsed once, at the edge, into typed values.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use crate::domain::time::parse_duration;
+use crate::domain::{EmailAddress, RelayDelay, Timings};
+
+/// Raw setting values as given by flags or the environment (clap fills
+/// these); `None` means "not given here".
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SettingArgs {
+    /// Home of the embedded database, mail files and twoyes.toml.
+    #[arg(long, global = true, env = "TWOYES_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://… (default: sqlite://<data-dir>/twoyes.db).
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// SMTP server: smtp://[user:pass@]host:port. Unset: mail goes to <data-dir>/mail/ as .eml files.
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+    /// Envelope and From address (the display name is the connector's).
+    #[arg(long, global = true, env = "TWOYES_MAIL_FROM", value_name = "EMAIL")]
+    pub mail_from: Option<String>,
+    /// The one reminder to a party who has not answered, e.g. 3d.
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_REMIND_AFTER",
+        value_name = "DURATION"
+    )]
+    pub remind_after: Option<String>,
+    /// When an unanswered ask expires, e.g. 7d.
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_EXPIRE_AFTER",
+        value_name = "DURATION"
+    )]
+    pub expire_after: Option<String>,
+    /// Time to undo a decision before anything it causes is sent, e.g. 10m.
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_UNDO_WINDOW",
+        value_name = "DURATION"
+    )]
+    pub undo_window: Option<String>,
+    /// A relay goes out at a random time in this range after the close, e.g. 24h..72h (0s: at once).
+    #[arg(long, global = true, env = "TWOYES_RELAY_DELAY", value_name = "RANGE")]
+    pub relay_delay: Option<String>,
+    /// A requester's recorded consent older than this is asked again, e.g. 14d.
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_RECONFIRM_AFTER",
+        value_name = "DURATION"
+    )]
+    pub reconfirm_after: Option<String>,
+    /// When the did-you-connect question goes out after an intro, e.g. 14d, or off.
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_FOLLOW_UP_AFTER",
+        value_name = "DURATION"
+    )]
+    pub follow_up_after: Option<String>,
+    /// Lower bound of the backoff for temporary SMTP failures, e.g. 30s.
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_SMTP_RETRY_BASE",
+        value_name = "DURATION"
+    )]
+    pub smtp_retry_base: Option<String>,
+    /// Upper bound of the backoff for temporary SMTP failures, e.g. 2h.
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_SMTP_RETRY_MAX",
+        value_name = "DURATION"
+    )]
+    pub smtp_retry_max: Option<String>,
+}
+
+/// Where the HTTP server listens and what origin its links use.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HttpArgs {
+    /// HTTP listen address.
+    #[arg(long, env = "TWOYES_BIND", value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// The origin used in every emailed link (default: http://<bind>).
+    #[arg(long, env = "TWOYES_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmtpSettings {
+    Plain {
+        host: String,
+        port: u16,
+        credentials: Option<(String, String)>,
+    },
+}
+
+/// Every setting, parsed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub bind: SocketAddr,
+    pub base_url: String,
+    pub smtp: Option<SmtpSettings>,
+    pub mail_from: EmailAddress,
+    pub timings: Timings,
+    pub smtp_retry_base: Duration,
+    pub smtp_retry_max: Duration,
+}
+
+const KNOWN: &[&str] = &[
+    "data-dir",
+    "database-url",
+    "bind",
+    "base-url",
+    "smtp-url",
+    "mail-from",
+    "remind-after",
+    "expire-after",
+    "undo-window",
+    "relay-delay",
+    "reconfirm-after",
+    "follow-up-after",
+    "cooldown",
+    "max-asks-per-recipient-per-day",
+    "smtp-retry-base",
+    "smtp-retry-max",
+    "smtp-max-per-second",
+    "dkim-key",
+    "dkim-selector",
+    "dkim-domain",
+];
+
+fn read_file(data_dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let path = data_dir.join("twoyes.toml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e).with_context(|| format!("Failed to read {}", path.display())),
+    };
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let mut out = BTreeMap::new();
+    for (key, value) in table {
+        if !KNOWN.contains(&key.as_str()) {
+            bail!("{}: unknown setting `{key}`", path.display());
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            other => bail!(
+                "{}: `{key}` should be a string or a number, not {}",
+                path.display(),
+                other.type_str()
+            ),
+        };
+        out.insert(key, text);
+    }
+    Ok(out)
+}
+
+impl Settings {
+    pub fn resolve(args: &SettingArgs, http: &HttpArgs) -> anyhow::Result<Self> {
+        let data_dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./twoyes-data"));
+        let file = read_file(&data_dir)?;
+        let pick =
+            |given: &Option<String>, key: &str| given.clone().or_else(|| file.get(key).cloned());
+        let duration =
+            |given: &Option<String>, key: &str, default: &str| -> anyhow::Result<Duration> {
+                let text = pick(given, key).unwrap_or_else(|| default.to_string());
+                parse_duration(&text).map_err(|e| anyhow::anyhow!("{key}: {e}"))
+            };
+
+        let database_url = pick(&args.database_url, "database-url")
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("twoyes.db").display()));
+        let bind_text = pick(&http.bind, "bind").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind: SocketAddr = bind_text.parse().map_err(|_| {
+            anyhow::anyhow!("bind: `{bind_text}` is not an address like 127.0.0.1:8080")
+        })?;
+        let base_url = pick(&http.base_url, "base-url").unwrap_or_else(|| format!("http://{bind}"));
+        let base_url = parse_base_url(&base_url)?;
+        let mail_from_text =
+            pick(&args.mail_from, "mail-from").unwrap_or_else(|| "twoyes@localhost".into());
+        let mail_from = parse_mail_from(&mail_from_text)?;
+        let smtp = pick(&args.smtp_url, "smtp-url")
+            .map(|u| parse_smtp_url(&u))
+            .transpose()?;
+
+        let relay_text =
+            pick(&args.relay_delay, "relay-delay").unwrap_or_else(|| "24h..72h".into());
+        let relay_delay: RelayDelay = relay_text
+            .parse()
+            .map_err(|e| anyhow::anyhow!("relay-delay: {e}"))?;
+        let follow_up_text =
+            pick(&args.follow_up_after, "follow-up-after").unwrap_or_else(|| "14d".into());
+        let follow_up_after = if follow_up_text.trim() == "off" {
+            None
+        } else {
+            Some(
+                parse_duration(&follow_up_text)
+                    .map_err(|e| anyhow::anyhow!("follow-up-after: {e}"))?,
+            )
+        };
+        let timings = Timings {
+            remind_after: duration(&args.remind_after, "remind-after", "3d")?,
+            expire_after: duration(&args.expire_after, "expire-after", "7d")?,
+            undo_window: duration(&args.undo_window, "undo-window", "10m")?,
+            relay_delay,
+            reconfirm_after: duration(&args.reconfirm_after, "reconfirm-after", "14d")?,
+            follow_up_after,
+        };
+        if timings.expire_after.is_zero() {
+            bail!("expire-after: must be longer than 0s");
+        }
+        let smtp_retry_base = duration(&args.smtp_retry_base, "smtp-retry-base", "30s")?;
+        let smtp_retry_max = duration(&args.smtp_retry_max, "smtp-retry-max", "2h")?;
+        if smtp_retry_base > smtp_retry_max {
+            bail!("smtp-retry-base must not be larger than smtp-retry-max");
+        }
+        Ok(Self {
+            data_dir,
+            database_url,
+            bind,
+            base_url,
+            smtp,
+            mail_from,
+            timings,
+            smtp_retry_base,
+            smtp_retry_max,
+        })
+    }
+
+    pub fn mail_dir(&self) -> PathBuf {
+        self.data_dir.join("mail")
+    }
+}
+
+fn parse_base_url(text: &str) -> anyhow::Result<String> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let ok = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
+        && trimmed.len() > "https://".len()
+        && !trimmed.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok {
+        bail!("base-url: `{text}` is not an origin like https://intros.example.com");
+    }
+    Ok(trimmed.to_string())
+}
+
+/// The From address may be on a bare host (`twoyes@localhost`) on a laptop.
+fn parse_mail_from(text: &str) -> anyhow::Result<EmailAddress> {
+    EmailAddress::parse_sender(text).map_err(|e| anyhow::anyhow!("mail-from: {e}"))
+}
+
+fn parse_smtp_url(text: &str) -> anyhow::Result<SmtpSettings> {
+    let hint = "smtp-url: expected smtp://[user:pass@]host:port";
+    let rest = if let Some(rest) = text.strip_prefix("smtp://") {
+        rest
+    } else if text.starts_with("smtps://") {
+        bail!(
+            "smtp-url: smtps:// (implicit TLS) is not supported by this version yet; use smtp:// to a local relay"
+        );
+    } else {
+        bail!("{hint}");
+    };
+    if rest.contains("tls=") {
+        bail!(
+            "smtp-url: tls=required (STARTTLS) is not supported by this version yet; use smtp:// to a local relay"
+        );
+    }
+    let rest = rest.split(['?', '/']).next().unwrap_or("");
+    let (userinfo, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, rest),
+    };
+    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "25"));
+    let port: u16 = port
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{hint} (the port `{port}` is not a number)"))?;
+    if host.is_empty() {
+        bail!("{hint}");
+    }
+    let credentials = userinfo.map(|u| {
+        let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+        (percent_decode(user), percent_decode(pass))
+    });
+    Ok(SmtpSettings::Plain {
+        host: host.trim_matches(['[', ']']).to_string(),
+        port,
+        credentials,
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_urls_parse_with_and_without_credentials() {
+        assert_eq!(
+            parse_smtp_url("smtp://127.0.0.1:2525").unwrap(),
+            SmtpSettings::Plain {
+                host: "127.0.0.1".into(),
+                port: 2525,
+                credentials: None
+            }
+        );
+        assert_eq!(
+            parse_smtp_url("smtp://me%40x.org:p%3Ass@mail.example.com:587").unwrap(),
+            SmtpSettings::Plain {
+                host: "mail.example.com".into(),
+                port: 587,
+                credentials: Some(("me@x.org".into(), "p:ss".into()))
+            }
+        );
+        assert!(parse_smtp_url("http://x").is_err());
+        assert!(parse_smtp_url("smtp://host:notaport").is_err());
+    }
+
+    #[test]
+    fn base_urls_lose_their_trailing_slash() {
+        assert_eq!(
+            parse_base_url("https://intros.example.com/").unwrap(),
+            "https://intros.example.com"
+        );
+        assert!(parse_base_url("intros.example.com").is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("twoyes.toml"),
+            "undo-window = \"5m\"\nexpire-after = \"2d\"\n",
+        )
+        .unwrap();
+        let args = SettingArgs {
+            data_dir: Some(dir.path().to_path_buf()),
+            undo_window: Some("1m".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args, &HttpArgs::default()).unwrap();
+        assert_eq!(s.timings.undo_window, Duration::from_secs(60));
+        assert_eq!(s.timings.expire_after, Duration::from_secs(2 * 86_400));
+        assert_eq!(s.base_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn unknown_settings_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("twoyes.toml"), "undo-windw = \"5m\"\n").unwrap();
+        let args = SettingArgs {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(&args, &HttpArgs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown setting `undo-windw`"), "{err}");
+    }
+}

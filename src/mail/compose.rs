@@ -1,0 +1,178 @@
+//! Renders each email from its templates: `templates/<kind>/{subject.txt,
+//! body.txt, body.html}`. The HTML templates escape every value; subjects are
+//! flattened to one line so user text can never add a header.
+
+use minijinja::{Environment, Value};
+use serde_json::json;
+
+use super::MailError;
+use crate::domain::{Intro, Party, Role, Timestamp};
+use crate::store::{Connector, OutboxItem, OutboxKind, Recipient};
+
+/// The three parts of an email, rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Links that go into an email; raw tokens, so never log this.
+#[derive(Default)]
+pub struct Links {
+    pub decision_url: Option<String>,
+    pub unsubscribe_url: Option<String>,
+    pub follow_up_url: Option<String>,
+}
+
+macro_rules! template_folder {
+    ($env:ident, $($name:literal),+) => {
+        $(
+            add(&mut $env, concat!($name, "/subject.txt"), include_str!(concat!("templates/", $name, "/subject.txt")));
+            add(&mut $env, concat!($name, "/body.txt"), include_str!(concat!("templates/", $name, "/body.txt")));
+            add(&mut $env, concat!($name, "/body.html"), include_str!(concat!("templates/", $name, "/body.html")));
+        )+
+    };
+}
+
+fn add(env: &mut Environment<'static>, name: &'static str, source: &'static str) {
+    // The templates are part of the binary and checked by tests, so a syntax
+    // error here is a build defect; report it loudly rather than panic.
+    if let Err(e) = env.add_template(name, source) {
+        tracing::error!(template = name, error = %e, "an email template does not compile");
+    }
+}
+
+pub struct Composer {
+    env: Environment<'static>,
+}
+
+impl Default for Composer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn party_value(p: &Party) -> serde_json::Value {
+    json!({
+        "name": p.name.as_str(),
+        "first_name": p.name.first_name(),
+        "email": p.email.as_str(),
+        "blurb": p.blurb.as_ref().map(|b| b.as_str()),
+        "note": p.intro_note.as_ref().map(|n| n.as_str()),
+    })
+}
+
+/// One line, no control characters: safe for a Subject header.
+fn one_line(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    flat.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Composer {
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        add(&mut env, "base.html", include_str!("templates/base.html"));
+        template_folder!(env, "ask", "introduction", "relay", "notice", "follow_up");
+        Self { env }
+    }
+
+    pub fn render(
+        &self,
+        item: &OutboxItem,
+        intro: &Intro,
+        connector: &Connector,
+        links: &Links,
+        timings_expire_after: std::time::Duration,
+    ) -> Result<Rendered, MailError> {
+        let (folder, ctx) = self.context(item, intro, connector, links, timings_expire_after)?;
+        let ctx = Value::from(minijinja::value::Serde(ctx));
+        let render = |part: &str| -> Result<String, MailError> {
+            let name = format!("{folder}/{part}");
+            Ok(self.env.get_template(&name)?.render(&ctx)?)
+        };
+        Ok(Rendered {
+            subject: one_line(&render("subject.txt")?),
+            text: render("body.txt")?,
+            html: render("body.html")?,
+        })
+    }
+
+    fn context(
+        &self,
+        item: &OutboxItem,
+        intro: &Intro,
+        connector: &Connector,
+        links: &Links,
+        expire_after: std::time::Duration,
+    ) -> Result<(&'static str, serde_json::Value), MailError> {
+        let mut ctx = json!({
+            "connector": {
+                "name": connector.name.as_str(),
+                "first_name": connector.name.first_name(),
+                "email": connector.email.as_str(),
+            },
+            "requester": party_value(&intro.requester),
+            "target": party_value(&intro.target),
+            "reason": intro.reason.as_str(),
+            "topic": intro.topic.as_str(),
+            "connector_note": intro.note.as_ref().map(|n| n.as_str()).unwrap_or(intro.reason.as_str()),
+            "decision_url": links.decision_url,
+            "unsubscribe_url": links.unsubscribe_url,
+            "follow_up_url": links.follow_up_url,
+        });
+        let role = item.recipient.role();
+        if let Some(role) = role {
+            ctx["recipient"] = party_value(intro.party(role));
+            ctx["other"] = party_value(intro.party(role.other()));
+        }
+        let folder = match item.kind {
+            OutboxKind::Ask | OutboxKind::Reminder => {
+                let role = role.ok_or(MailError::Unroutable("an ask goes to a party"))?;
+                let asked_at = intro.party(role).asked_at.unwrap_or(item.not_before);
+                ctx["reminder"] = json!(item.kind == OutboxKind::Reminder);
+                ctx["expires_on"] = json!(asked_at.plus(expire_after).human_date());
+                "ask"
+            }
+            OutboxKind::Introduction => "introduction",
+            OutboxKind::Relay => "relay",
+            OutboxKind::FollowUp => "follow_up",
+            OutboxKind::Notice => {
+                let payload = &item.payload;
+                let role = payload["role"]
+                    .as_str()
+                    .and_then(Role::parse)
+                    .ok_or(MailError::Unroutable("notice role"))?;
+                let other = intro.party(role.other());
+                ctx["notice"] = payload["notice"].clone();
+                ctx["party"] = party_value(intro.party(role));
+                ctx["other"] = party_value(other);
+                ctx["private_reason"] = json!(
+                    intro
+                        .party(role)
+                        .private_reason
+                        .as_ref()
+                        .map(|r| r.as_str())
+                );
+                ctx["relay_planned"] = json!(other.is_involved() && payload["notice"] != "snoozed");
+                if let Some(until) = payload["until"].as_i64() {
+                    ctx["until"] = json!(Timestamp::from_millis(until).human_date());
+                }
+                "notice"
+            }
+        };
+        if item.kind != OutboxKind::Notice && item.recipient == Recipient::Connector {
+            return Err(MailError::Unroutable("only notices go to the connector"));
+        }
+        Ok((folder, ctx))
+    }
+}

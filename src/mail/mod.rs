@@ -1,0 +1,23 @@
+//! Mail: render an outbox row into a message, and hand it to a transport.
+
+mod compose;
+mod message;
+mod transport;
+
+pub use compose::{Composer, Links, Rendered};
+pub use message::{MessageParts, build_message};
+pub use transport::{
+    FileTransport, MemoryTransport, OutgoingMessage, SendError, SmtpTransport, Transport,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("email template: {0}")]
+    Template(#[from] minijinja::Error),
+    #[error("email could not be built: {0}")]
+    Build(#[from] lettre::error::Error),
+    #[error("email address: {0}")]
+    Address(#[from] lettre::address::AddressError),
+    #[error("email has nowhere to go: {0}")]
+    Unroutable(&'static str),
+}

@@ -1,0 +1,248 @@
+//! Intro use cases: create, apply a command, read, list.
+
+use sqlx::{AnyConnection, Row};
+
+use super::outbox_plan::{plan, token_hash};
+use super::rows::{insert_intro, intro_from_row, intro_select, save_intro};
+use super::sql::{Backend, SqlStore, new_id};
+use super::{EventRecord, IntroFilter, StoreError, StoreResult};
+use crate::domain::machine::{self, Command, Context, Transition};
+use crate::domain::{Intro, Timestamp};
+
+impl SqlStore {
+    /// Loads an intro inside a write transaction; on PostgreSQL the row is
+    /// locked so that two decisions on one intro take turns.
+    async fn load_for_update(
+        &self,
+        conn: &mut AnyConnection,
+        intro_id: &str,
+    ) -> StoreResult<Intro> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("select intro_id from intros where intro_id = $1 for update")
+                .bind(intro_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        }
+        let row = sqlx::query(concat!(intro_select!(), " where i.intro_id = $1"))
+            .bind(intro_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        intro_from_row(&row)
+    }
+
+    /// Writes the transition's new state, its one event, and its emails.
+    async fn persist(
+        &self,
+        conn: &mut AnyConnection,
+        t: &Transition,
+        ctx: &Context,
+    ) -> StoreResult<()> {
+        let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
+        save_intro(conn, &t.intro, due_at, ctx.now).await?;
+        let e = &t.event;
+        sqlx::query(
+            "insert into events (event_id, intro_id, kind, actor, role, channel, text_hash, status_after, created_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(new_id())
+        .bind(&t.intro.id)
+        .bind(e.kind.as_str())
+        .bind(e.actor.as_str())
+        .bind(e.role.map(|r| r.as_str()))
+        .bind(e.channel.as_str())
+        .bind(e.text_hash.clone())
+        .bind(e.status_after.as_str())
+        .bind(e.at.as_millis())
+        .execute(&mut *conn)
+        .await?;
+        for effect in &t.effects {
+            let email = plan(effect, ctx.now);
+            let outbox_id = new_id();
+            let message_id = format!("<{outbox_id}@{}>", self.options.message_id_domain);
+            sqlx::query(
+                "insert into outbox (outbox_id, intro_id, connector_id, kind, recipient, payload, message_id, status,
+                     attempts, not_before, created_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9)",
+            )
+            .bind(&outbox_id)
+            .bind(&t.intro.id)
+            .bind(&t.intro.connector_id)
+            .bind(email.kind.as_str())
+            .bind(email.recipient.as_str())
+            .bind(email.payload.to_string())
+            .bind(message_id)
+            .bind(email.not_before.as_millis())
+            .bind(ctx.now.as_millis())
+            .execute(&mut *conn)
+            .await?;
+            for (purpose, role, expires_at) in email.tokens {
+                sqlx::query(
+                    "insert into party_tokens (token_hash, intro_id, role, purpose, outbox_id, expires_at, created_at)
+                     values ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(token_hash(&self.options.token_secret, purpose, &outbox_id))
+                .bind(&t.intro.id)
+                .bind(role.as_str())
+                .bind(purpose.as_str())
+                .bind(&outbox_id)
+                .bind(expires_at.as_millis())
+                .bind(ctx.now.as_millis())
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn create_intro_tx(&self, intro: Intro, ctx: Context) -> StoreResult<Intro> {
+        let mut tx = self.begin_write().await?;
+        insert_intro(&mut tx, &intro, None).await?;
+        let t = machine::apply(&intro, Command::Start, &ctx)?;
+        self.persist(&mut tx, &t, &ctx).await?;
+        tx.commit().await?;
+        self.wake_workers();
+        Ok(t.intro)
+    }
+
+    pub(super) async fn apply_tx(
+        &self,
+        intro_id: &str,
+        connector_id: Option<&str>,
+        command: Command,
+        ctx: Context,
+    ) -> StoreResult<Intro> {
+        let mut tx = self.begin_write().await?;
+        let intro = self.load_for_update(&mut tx, intro_id).await?;
+        if connector_id.is_some_and(|c| c != intro.connector_id) {
+            return Err(StoreError::NotFound);
+        }
+        let t = machine::apply(&intro, command, &ctx)?;
+        self.persist(&mut tx, &t, &ctx).await?;
+        tx.commit().await?;
+        self.wake_workers();
+        Ok(t.intro)
+    }
+
+    pub(super) async fn apply_due_tx(&self, intro_id: &str, ctx: Context) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let intro = self.load_for_update(&mut tx, intro_id).await?;
+        let due = machine::next_due(&intro, &ctx.timings).filter(|(at, _)| *at <= ctx.now);
+        let Some((_, command)) = due else {
+            // Nothing due (another worker got here first, or timings changed):
+            // store the fresh due time so the intro is not picked again early.
+            let due_at = machine::next_due(&intro, &ctx.timings).map(|(at, _)| at.as_millis());
+            sqlx::query("update intros set due_at = $1 where intro_id = $2")
+                .bind(due_at)
+                .bind(intro_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(false);
+        };
+        let t = machine::apply(&intro, command, &ctx)?;
+        self.persist(&mut tx, &t, &ctx).await?;
+        tx.commit().await?;
+        self.wake_workers();
+        Ok(true)
+    }
+
+    pub(super) async fn intro_query(
+        &self,
+        intro_id: &str,
+        connector_id: Option<&str>,
+    ) -> StoreResult<Intro> {
+        let row = sqlx::query(concat!(intro_select!(), " where i.intro_id = $1"))
+            .bind(intro_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let intro = intro_from_row(&row)?;
+        if connector_id.is_some_and(|c| c != intro.connector_id) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(intro)
+    }
+
+    pub(super) async fn list_intros_query(&self, filter: &IntroFilter) -> StoreResult<Vec<Intro>> {
+        // '~' sorts after every UUID character, so it means "from the newest".
+        let after = filter.after.clone().unwrap_or_else(|| "~".to_string());
+        let status = filter.status.map(|s| s.as_str()).unwrap_or("");
+        let limit = i64::from(filter.limit.clamp(1, 500));
+        let rows =
+            match &filter.connector_id {
+                Some(connector_id) => sqlx::query(concat!(
+                    intro_select!(),
+                    " where i.connector_id = $1 and ($2 = '' or i.status = $2) and i.intro_id < $3",
+                    " order by i.intro_id desc limit $4"
+                ))
+                .bind(connector_id)
+                .bind(status)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+                None => {
+                    sqlx::query(concat!(
+                        intro_select!(),
+                        " where ($1 = '' or i.status = $1) and i.intro_id < $2",
+                        " order by i.intro_id desc limit $3"
+                    ))
+                    .bind(status)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+            };
+        rows.iter().map(intro_from_row).collect()
+    }
+
+    pub(super) async fn events_query(&self, intro_id: &str) -> StoreResult<Vec<EventRecord>> {
+        let rows = sqlx::query(
+            "select kind, actor, role, channel, text_hash, status_after, created_at
+             from events where intro_id = $1 order by event_id",
+        )
+        .bind(intro_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventRecord {
+                    kind: r.try_get("kind")?,
+                    actor: r.try_get("actor")?,
+                    role: r.try_get("role")?,
+                    channel: r.try_get("channel")?,
+                    text_hash: r.try_get("text_hash")?,
+                    status_after: r.try_get("status_after")?,
+                    at: Timestamp::from_millis(r.try_get("created_at")?),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn due_intro_ids_query(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        let rows =
+            sqlx::query("select intro_id from intros where due_at <= $1 order by due_at limit $2")
+                .bind(now.as_millis())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("intro_id")?))
+            .collect()
+    }
+
+    pub(super) async fn next_due_at_query(&self) -> StoreResult<Option<Timestamp>> {
+        let row = sqlx::query("select min(due_at) as due from intros where due_at is not null")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row
+            .try_get::<Option<i64>, _>("due")?
+            .map(Timestamp::from_millis))
+    }
+}

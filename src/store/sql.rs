@@ -1,0 +1,146 @@
+//! The SQL store: one implementation for SQLite and PostgreSQL through sqlx's
+//! `Any` driver. Only what must differ (how a write transaction starts, row
+//! locks) is chosen per backend.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Transaction};
+
+use super::{StoreError, StoreResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> StoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Conflict(format!(
+                "the database URL must start with sqlite:// or postgres:// (got `{}`)",
+                url.split(':').next().unwrap_or("")
+            )))
+        }
+    }
+}
+
+/// What the store needs besides a URL.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// The key emailed link tokens are derived from (only their hashes are stored).
+    pub token_secret: Arc<Vec<u8>>,
+    /// The right-hand side of every Message-ID.
+    pub message_id_domain: String,
+    pub max_connections: u32,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("token_secret", &"<redacted>")
+            .field("message_id_domain", &self.message_id_domain)
+            .finish()
+    }
+}
+
+pub struct SqlStore {
+    pub(super) pool: AnyPool,
+    pub(super) backend: Backend,
+    pub(super) options: StoreOptions,
+    /// Woken after every commit that may have made work due, so the worker in
+    /// this process picks it up at once instead of at its next poll.
+    pub(super) wake: Arc<tokio::sync::Notify>,
+}
+
+/// Durability first: WAL with `synchronous=FULL` means a decision the page
+/// acknowledged survives power loss, not just a crash of the process.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "pragma journal_mode = wal",
+    "pragma synchronous = full",
+    "pragma busy_timeout = 15000",
+    "pragma foreign_keys = on",
+];
+
+impl SqlStore {
+    pub async fn connect(url: &str, options: StoreOptions) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let connect_options = AnyConnectOptions::from_str(&url)?;
+        let mut pool_options = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(15));
+        if backend == Backend::Sqlite {
+            pool_options = pool_options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    for pragma in SQLITE_PRAGMAS {
+                        sqlx::query(*pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options.connect_with(connect_options).await?;
+        Ok(Self {
+            pool,
+            backend,
+            options,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// Brings the schema up to date. sqlx takes an advisory lock on
+    /// PostgreSQL, so processes starting together apply each migration once.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`), so two writers queue instead of failing
+    /// half-way with SQLITE_BUSY.
+    pub(super) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    pub(super) fn wake_workers(&self) {
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub(super) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,150 @@
+//! Use cases shared by the CLI and the API: they parse raw input into domain
+//! values, check what the machine cannot know (opt-outs), and call the store.
+
+use std::sync::Arc;
+
+use crate::domain::machine::{Channel, Context};
+use crate::domain::{
+    Blurb, Clock, EmailAddress, Intro, IntroStatus, Mode, Note, ParseError, Party, PersonName,
+    Reason, Role, Timings, Topic,
+};
+use crate::store::{Connector, Store, StoreError};
+
+/// A proposed intro as it arrives, before parsing.
+#[derive(Debug, Clone, Default)]
+pub struct ProposeInput {
+    pub requester_name: String,
+    pub requester_email: String,
+    pub requester_blurb: Option<String>,
+    pub target_name: String,
+    pub target_email: String,
+    pub reason: String,
+    pub note: Option<String>,
+    pub topic: Option<String>,
+    pub mode: Option<String>,
+    pub requester_opted_in: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    #[error("{0}")]
+    Invalid(ParseError),
+    /// One of the two has asked not to get intro requests from this connector.
+    #[error("{name} has asked not to receive intro requests from you")]
+    OptedOut { name: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The context for a command issued now through `channel`.
+pub fn context(clock: &dyn Clock, timings: Timings, channel: Channel) -> Context {
+    Context {
+        now: clock.now(),
+        timings,
+        channel,
+        relay_sample: rand::random::<f64>(),
+    }
+}
+
+fn field<T>(result: Result<T, ParseError>, name: &'static str) -> Result<T, ProposeError> {
+    result.map_err(|e| ProposeError::Invalid(e.in_field(name)))
+}
+
+/// Parses a proposal into a new intro for `connector` (not yet stored).
+pub fn parse_proposal(
+    input: &ProposeInput,
+    connector: &Connector,
+    clock: &dyn Clock,
+) -> Result<Intro, ProposeError> {
+    let now = clock.now();
+    let requester_email = field(
+        EmailAddress::parse(&input.requester_email),
+        "requester.email",
+    )?;
+    let target_email = field(EmailAddress::parse(&input.target_email), "target.email")?;
+    if requester_email.normalized() == target_email.normalized() {
+        return Err(ProposeError::Invalid(ParseError::new(
+            "target.email",
+            "the requester and the target have the same address; an intro needs two people",
+        )));
+    }
+    let blurb = field(
+        Blurb::parse(input.requester_blurb.as_deref().unwrap_or("")),
+        "requester.blurb",
+    )?;
+    if input.requester_opted_in && blurb.is_none() {
+        return Err(ProposeError::Invalid(ParseError::new(
+            "requester.blurb",
+            "requester_opted_in needs the blurb the requester wrote when they asked for the intro",
+        )));
+    }
+    let mode = match input
+        .mode
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
+        None => Mode::TargetFirst,
+        Some(text) => Mode::parse(text).ok_or_else(|| {
+            ProposeError::Invalid(ParseError::new(
+                "mode",
+                format!("mode must be target_first or parallel, not `{text}`"),
+            ))
+        })?,
+    };
+    let reason = field(Reason::parse(&input.reason), "reason")?;
+    let topic = match input.topic.as_deref() {
+        Some(text) => field(Topic::parse(text), "topic")?,
+        None => None,
+    }
+    .unwrap_or_else(|| Topic::from_reason(&reason));
+    let mut requester = Party::new(
+        Role::Requester,
+        field(PersonName::parse(&input.requester_name), "requester.name")?,
+        requester_email,
+        blurb,
+    );
+    requester.consent_on_record_at = input.requester_opted_in.then_some(now);
+    let target = Party::new(
+        Role::Target,
+        field(PersonName::parse(&input.target_name), "target.name")?,
+        target_email,
+        None,
+    );
+    Ok(Intro {
+        id: uuid::Uuid::now_v7().to_string(),
+        connector_id: connector.id.clone(),
+        mode,
+        status: IntroStatus::Asking,
+        reason,
+        topic,
+        note: field(Note::parse(input.note.as_deref().unwrap_or("")), "note")?,
+        requester,
+        target,
+        created_at: now,
+        closed_at: None,
+    })
+}
+
+/// Checks, stores and starts a proposed intro: the first asks are in the
+/// outbox when this returns.
+pub async fn propose_intro(
+    store: &Arc<dyn Store>,
+    clock: &dyn Clock,
+    timings: Timings,
+    connector: &Connector,
+    input: &ProposeInput,
+    channel: Channel,
+) -> Result<Intro, ProposeError> {
+    let intro = parse_proposal(input, connector, clock)?;
+    for party in intro.parties() {
+        if store.is_suppressed(&party.email, &connector.id).await? {
+            return Err(ProposeError::OptedOut {
+                name: party.name.to_string(),
+            });
+        }
+    }
+    Ok(store
+        .create_intro(intro, context(clock, timings, channel))
+        .await?)
+}

@@ -1,0 +1,27 @@
+//! Request traces that never contain a token: spans name the route template
+//! (`/o/{token}`), not the URL that was asked for.
+
+use axum::extract::MatchedPath;
+use axum::http::Request;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+type MakeSpan = fn(&Request<axum::body::Body>) -> tracing::Span;
+
+fn make_span(request: &Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    tracing::info_span!("request", method = %request.method(), route = %route)
+}
+
+pub fn layer()
+-> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, MakeSpan, (), DefaultOnResponse> {
+    TraceLayer::new_for_http()
+        .make_span_with(make_span as MakeSpan)
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
+}

@@ -1,0 +1,186 @@
+//! Outbox delivery: claim due rows under a lease, render, send, record.
+
+use tracing::Instrument;
+
+use crate::domain::{Consent, Intro, Token};
+use crate::mail::{Links, MessageParts, OutgoingMessage, SendError, build_message};
+use crate::store::{Connector, OutboxItem, OutboxKind, Purpose, Recipient};
+
+use super::{Worker, full_jitter};
+
+const BATCH: u32 = 32;
+
+impl Worker {
+    /// Sends every email that is due; returns how many it handled.
+    pub(crate) async fn deliver_due(&self) -> anyhow::Result<usize> {
+        let now = self.clock.now();
+        let lease_until = now.plus(self.settings.lease);
+        let items = self
+            .store
+            .claim_outbox(&self.id, now, lease_until, BATCH)
+            .await?;
+        for item in &items {
+            self.deliver(item).await?;
+        }
+        Ok(items.len())
+    }
+
+    async fn deliver(&self, item: &OutboxItem) -> anyhow::Result<()> {
+        let span = tracing::info_span!("deliver", outbox = %item.id, kind = item.kind.as_str(), attempt = item.attempts);
+        self.deliver_in_span(item).instrument(span).await
+    }
+
+    async fn deliver_in_span(&self, item: &OutboxItem) -> anyhow::Result<()> {
+        let intro = self.store.intro(&item.intro_id, None).await?;
+        let connector = self.store.connector(&item.connector_id).await?;
+        if let Some(why) = self.obsolete(item, &intro).await? {
+            tracing::info!(why, "email no longer needed; not sent");
+            self.store.outbox_skipped(&item.id, &self.id, why).await?;
+            return Ok(());
+        }
+        let message = match self.build(item, &intro, &connector) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::error!(error = %e, "email could not be built");
+                self.store
+                    .outbox_failed(&item.id, &self.id, &e.to_string())
+                    .await?;
+                return Ok(());
+            }
+        };
+        match self.transport.send(&message).await {
+            Ok(()) => {
+                if !self
+                    .store
+                    .outbox_sent(&item.id, &self.id, self.clock.now())
+                    .await?
+                {
+                    tracing::warn!("sent, but the lease had passed to another worker");
+                } else {
+                    tracing::info!("email sent");
+                }
+            }
+            Err(SendError::Temporary(e)) => {
+                let delay = full_jitter(
+                    self.settings.retry_base,
+                    self.settings.retry_max,
+                    item.attempts.saturating_sub(1),
+                    rand::random::<f64>(),
+                );
+                tracing::warn!(error = %e, retry_in = ?delay, "temporary failure; will retry");
+                self.store
+                    .outbox_retry(&item.id, &self.id, self.clock.now().plus(delay), &e)
+                    .await?;
+            }
+            Err(SendError::Permanent(e)) => {
+                tracing::error!(error = %e, "the server refused this email for good");
+                self.store.outbox_failed(&item.id, &self.id, &e).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An ask or reminder is dropped if the person was no longer waiting to
+    /// be asked by the time it could go, or asked not to be asked.
+    async fn obsolete(
+        &self,
+        item: &OutboxItem,
+        intro: &Intro,
+    ) -> anyhow::Result<Option<&'static str>> {
+        if !matches!(item.kind, OutboxKind::Ask | OutboxKind::Reminder) {
+            return Ok(None);
+        }
+        let Some(role) = item.recipient.role() else {
+            return Ok(None);
+        };
+        let party = intro.party(role);
+        if intro.status.is_final() || party.consent != Consent::Asked {
+            return Ok(Some("the intro moved on before this ask could be sent"));
+        }
+        if self
+            .store
+            .is_suppressed(&party.email, &intro.connector_id)
+            .await?
+        {
+            return Ok(Some("the recipient asked not to be asked"));
+        }
+        Ok(None)
+    }
+
+    fn link(&self, path: &str, purpose: Purpose, outbox_id: &str) -> String {
+        let token = Token::derive(
+            &self.settings.token_secret,
+            &crate::store::token_context(purpose, outbox_id),
+        );
+        format!("{}/{path}/{}", self.settings.base_url, token.expose())
+    }
+
+    fn build(
+        &self,
+        item: &OutboxItem,
+        intro: &Intro,
+        connector: &Connector,
+    ) -> anyhow::Result<OutgoingMessage> {
+        let mut links = Links::default();
+        let mut list_unsubscribe = None;
+        match item.kind {
+            OutboxKind::Ask | OutboxKind::Reminder => {
+                links.decision_url = Some(self.link("o", Purpose::Decide, &item.id));
+                let unsubscribe = self.link("u", Purpose::Unsubscribe, &item.id);
+                list_unsubscribe = Some(unsubscribe.clone());
+                links.unsubscribe_url = Some(unsubscribe);
+            }
+            OutboxKind::FollowUp => {
+                links.follow_up_url = Some(self.link("f", Purpose::FollowUp, &item.id))
+            }
+            _ => {}
+        }
+        let rendered = self.composer.render(
+            item,
+            intro,
+            connector,
+            &links,
+            self.settings.timings.expire_after,
+        )?;
+        let connector_box = (connector.name.as_str(), &connector.email);
+        let party_box = |role: crate::domain::Role| {
+            let p = intro.party(role);
+            (p.name.as_str(), &p.email)
+        };
+        let (to, cc, reply_to) = match item.recipient {
+            Recipient::Requester | Recipient::Target => {
+                let role = item
+                    .recipient
+                    .role()
+                    .ok_or_else(|| anyhow::anyhow!("no role"))?;
+                (vec![party_box(role)], vec![], vec![connector_box])
+            }
+            Recipient::Connector => (vec![connector_box], vec![], vec![]),
+            Recipient::BothParties => {
+                let both = vec![
+                    party_box(crate::domain::Role::Requester),
+                    party_box(crate::domain::Role::Target),
+                ];
+                (both.clone(), vec![connector_box], both)
+            }
+        };
+        let parts = MessageParts {
+            message_id: &item.message_id,
+            from_name: connector.name.as_str(),
+            from_address: &self.settings.mail_from,
+            to,
+            cc,
+            reply_to,
+            auto_submitted: item.kind != OutboxKind::Introduction,
+            list_unsubscribe,
+            date: self.clock.now(),
+        };
+        let message = build_message(&parts, &rendered)?;
+        Ok(OutgoingMessage {
+            outbox_id: item.id.clone(),
+            message_id: item.message_id.clone(),
+            envelope: message.envelope().clone(),
+            raw: message.formatted(),
+        })
+    }
+}
