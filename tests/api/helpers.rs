@@ -1,0 +1,344 @@
+#![allow(dead_code)]
+//! `spawn_app()` and friends: boot twoyes on port 0 with a manual clock and a
+//! memory mail transport, and read what it sends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mail_parser::MessageParser;
+use serde_json::{Value, json};
+use twoyes::app::{Application, Overrides};
+use twoyes::config::{HttpArgs, SettingArgs, Settings};
+use twoyes::domain::{Clock, ManualClock, Timestamp, Token};
+use twoyes::mail::MemoryTransport;
+use twoyes::store::{Connector, NewConnector, Store};
+
+/// 2026-12-01 10:00 UTC: tests start here and move time by hand.
+pub const START: Timestamp = Timestamp::from_millis(1_796_119_200_000);
+
+pub const MINUTE: Duration = Duration::from_secs(60);
+pub const HOUR: Duration = Duration::from_secs(3600);
+pub const DAY: Duration = Duration::from_secs(86_400);
+
+pub struct TestApp {
+    pub address: String,
+    pub clock: Arc<ManualClock>,
+    pub mail: MemoryTransport,
+    pub store: Arc<dyn Store>,
+    pub connector: Connector,
+    pub api_token: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub dir: tempfile::TempDir,
+}
+
+/// One email as a person's mail client would show it.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub reply_to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub message_id: String,
+    pub raw: String,
+}
+
+impl Email {
+    pub fn parse(raw: &[u8]) -> Email {
+        let msg = MessageParser::default()
+            .parse(raw)
+            .expect("a parsable message");
+        let addrs = |a: Option<&mail_parser::Address>| -> Vec<String> {
+            a.map(|a| {
+                a.iter()
+                    .filter_map(|x| x.address().map(|s| s.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        Email {
+            to: addrs(msg.to()),
+            cc: addrs(msg.cc()),
+            reply_to: addrs(msg.reply_to()),
+            subject: msg.subject().unwrap_or_default().to_string(),
+            text: msg.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
+            html: msg.body_html(0).map(|t| t.to_string()).unwrap_or_default(),
+            message_id: msg.message_id().unwrap_or_default().to_string(),
+            raw: String::from_utf8_lossy(raw).to_string(),
+        }
+    }
+
+    /// The first link in the text part whose path starts with `prefix` (e.g. "/o/").
+    pub fn link(&self, prefix: &str) -> String {
+        self.links(prefix)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no {prefix} link in:\n{}", self.text))
+    }
+
+    pub fn links(&self, prefix: &str) -> Vec<String> {
+        self.text
+            .split_whitespace()
+            .filter(|w| w.starts_with("http://") && w.contains(prefix))
+            .map(|w| w.trim_end_matches(['.', ',', ')']).to_string())
+            .collect()
+    }
+
+    pub fn is_to(&self, address: &str) -> bool {
+        self.to.iter().any(|a| a == address)
+    }
+}
+
+pub struct Config {
+    pub undo_window: &'static str,
+    pub relay_delay: &'static str,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            undo_window: "10m",
+            relay_delay: "24h..72h",
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Config::default()).await
+}
+
+pub fn quiet_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,sqlx=warn")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+pub async fn spawn_app_with(config: Config) -> TestApp {
+    quiet_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let args = SettingArgs {
+        data_dir: Some(dir.path().to_path_buf()),
+        undo_window: Some(config.undo_window.into()),
+        relay_delay: Some(config.relay_delay.into()),
+        ..Default::default()
+    };
+    let http = HttpArgs {
+        bind: Some("127.0.0.1:0".into()),
+        base_url: None,
+    };
+    let mut settings = Settings::resolve(&args, &http).expect("settings");
+    let clock = Arc::new(ManualClock::new(START));
+    let mail = MemoryTransport::default();
+    let overrides = Overrides {
+        clock: Some(clock.clone()),
+        transport: Some(Arc::new(mail.clone())),
+        idle_poll: Some(Duration::from_millis(50)),
+    };
+    // The base URL must carry the real port, which is known only after binding.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let port = probe.local_addr().expect("addr").port();
+    drop(probe);
+    settings.bind = format!("127.0.0.1:{port}").parse().expect("addr");
+    settings.base_url = format!("http://127.0.0.1:{port}");
+    let app = Application::build(&settings, true, overrides)
+        .await
+        .expect("app builds");
+    let store = app.store();
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    let connector = store
+        .add_connector(
+            NewConnector {
+                email: twoyes::domain::EmailAddress::parse("connie@connector.example").unwrap(),
+                name: twoyes::domain::PersonName::parse("Connie Connector").unwrap(),
+                handle: None,
+                is_admin: false,
+            },
+            START,
+        )
+        .await
+        .expect("connector");
+    let api_token = add_token(&store, &connector).await;
+    TestApp {
+        address: settings.base_url.clone(),
+        clock,
+        mail,
+        store,
+        connector,
+        api_token,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        settings,
+        dir,
+    }
+}
+
+pub async fn add_token(store: &Arc<dyn Store>, connector: &Connector) -> String {
+    let token = Token::generate();
+    store
+        .add_api_token(&connector.id, &token.hash(), START)
+        .await
+        .expect("token");
+    token.expose()
+}
+
+pub fn intro_body(mode: &str) -> Value {
+    json!({
+        "requester": {"name": "Rita Requester", "email": "rita@requester.example", "blurb": "I build soil sensors for small farms."},
+        "target": {"name": "Tom Target", "email": "tom@target.example"},
+        "reason": "You both work on soil health and keep asking me the same questions.",
+        "mode": mode,
+    })
+}
+
+pub const RITA: &str = "rita@requester.example";
+pub const TOM: &str = "tom@target.example";
+pub const CONNIE: &str = "connie@connector.example";
+
+impl TestApp {
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.address)
+    }
+
+    pub async fn post_intro(&self, body: &Value) -> reqwest::Response {
+        self.post_intro_as(&self.api_token, body).await
+    }
+
+    pub async fn post_intro_as(&self, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.api("/intros"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Proposes an intro through the API and returns its id.
+    pub async fn propose(&self, body: &Value) -> String {
+        let response = self.post_intro(body).await;
+        assert_eq!(
+            response.status(),
+            201,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+        let intro: Value = response.json().await.expect("json");
+        intro["id"].as_str().expect("id").to_string()
+    }
+
+    pub async fn intro(&self, id: &str) -> Value {
+        let response = self
+            .client
+            .get(self.api(&format!("/intros/{id}")))
+            .bearer_auth(&self.api_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn status(&self, id: &str) -> String {
+        self.intro(id).await["status"].as_str().unwrap().to_string()
+    }
+
+    pub fn emails(&self) -> Vec<Email> {
+        self.mail
+            .messages()
+            .iter()
+            .map(|m| Email::parse(&m.raw))
+            .collect()
+    }
+
+    pub fn emails_to(&self, address: &str) -> Vec<Email> {
+        self.emails()
+            .into_iter()
+            .filter(|e| e.is_to(address))
+            .collect()
+    }
+
+    /// Moves the clock and lets the worker catch up with everything now due.
+    pub async fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+        self.settle().await;
+    }
+
+    /// Waits (bounded) until nothing is due: no timer, no unsent email.
+    pub async fn settle(&self) {
+        self.store.wakeups().notify_one();
+        for _ in 0..1000 {
+            let now = self.clock.now();
+            let timers_due = self
+                .store
+                .next_due_at()
+                .await
+                .unwrap()
+                .is_some_and(|t| t <= now);
+            let pending = self.store.metrics(now).await.unwrap().outbox_pending;
+            if !timers_due && pending == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the worker did not catch up within 10 seconds");
+    }
+
+    /// Waits until `n` emails have been sent to `address`, then returns them all.
+    pub async fn wait_for_emails_to(&self, address: &str, n: usize) -> Vec<Email> {
+        for _ in 0..1000 {
+            let emails = self.emails_to(address);
+            if emails.len() >= n {
+                return emails;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "expected {n} emails to {address}, got {:#?}",
+            self.emails_to(address)
+                .iter()
+                .map(|e| &e.subject)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    /// Opens a page as a browser would (GET).
+    pub async fn open(&self, url: &str) -> reqwest::Response {
+        self.client.get(url).send().await.expect("GET")
+    }
+
+    /// Submits a form on a party page (POST, form-encoded).
+    pub async fn submit(&self, url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(url)
+            .form(fields)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Opens the latest ask to `address` and answers it.
+    pub async fn answer(&self, address: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let asks = self.emails_to(address);
+        let ask = asks
+            .iter()
+            .rev()
+            .find(|e| e.text.contains("/o/"))
+            .unwrap_or_else(|| panic!("no ask to {address}"));
+        let link = ask.link("/o/");
+        let page = self.open(&link).await;
+        assert_eq!(page.status(), 200);
+        self.submit(&link, fields).await
+    }
+}
