@@ -27,37 +27,47 @@ pub struct Overrides {
 }
 
 /// Reads the key emailed links are derived from, creating it on first run.
+/// Processes that start together agree on one key: it is written to a
+/// temporary file and linked into place only if no key exists yet.
 pub fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<Arc<Vec<u8>>> {
     let path = data_dir.join("secret.key");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let bytes = hex::decode(text.trim())
-                .with_context(|| format!("{} is not a hex key", path.display()))?;
-            anyhow::ensure!(
-                bytes.len() >= 32,
-                "{} is too short to be a key",
-                path.display()
-            );
-            Ok(Arc::new(bytes))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::create_dir_all(data_dir)
-                .with_context(|| format!("Failed to create {}", data_dir.display()))?;
-            let key = crate::domain::Token::generate().expose();
-            let bytes = key.as_bytes().to_vec();
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("Failed to create {}", path.display()))?;
-            file.write_all(hex::encode(&bytes).as_bytes())?;
-            file.sync_all()?;
-            Ok(Arc::new(bytes))
-        }
-        Err(e) => Err(e).with_context(|| format!("Failed to read {}", path.display())),
+    if !path.exists() {
+        create_secret(data_dir, &path)?;
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("Failed to read {}", path.display()))?;
+    let bytes =
+        hex::decode(text.trim()).with_context(|| format!("{} is not a hex key", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() >= 32,
+        "{} is too short to be a key",
+        path.display()
+    );
+    Ok(Arc::new(bytes))
+}
+
+fn create_secret(data_dir: &Path, path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("Failed to create {}", data_dir.display()))?;
+    let tmp = data_dir.join(format!(".secret.key.{}", uuid::Uuid::now_v7().simple()));
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("Failed to create {}", tmp.display()))?;
+    file.write_all(hex::encode(key).as_bytes())?;
+    file.sync_all()?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("Failed to create {}", path.display())),
     }
 }
 

@@ -1631,9 +1631,10 @@ fn scenario() -> impl Strategy<Value = Scenario> {
 }
 
 proptest! {
-    // `ProptestConfig::default()` reads PROPTEST_CASES. Failures are not
-    // persisted to a file: the shrunk case is printed instead.
+    // 10,000 random sequences by default (PROPTEST_CASES overrides). Failures
+    // are not persisted to a file: the shrunk case is printed instead.
     #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]

@@ -1,6 +1,8 @@
 //! Mail: render an outbox row into a message, and hand it to a transport.
 
 mod compose;
+#[cfg(test)]
+mod compose_tests;
 mod message;
 mod transport;
 
