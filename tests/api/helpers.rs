@@ -8,7 +8,7 @@ use std::time::Duration;
 use mail_parser::MessageParser;
 use serde_json::{Value, json};
 use twoyes::app::{Application, Overrides};
-use twoyes::config::{HttpArgs, SettingArgs, Settings};
+use twoyes::config::{HttpArgs, SettingArgs, Settings, SmtpSettings};
 use twoyes::domain::{Clock, ManualClock, Timestamp, Token};
 use twoyes::mail::MemoryTransport;
 use twoyes::store::{Connector, NewConnector, Store};
@@ -94,6 +94,8 @@ impl Email {
 pub struct Config {
     pub undo_window: &'static str,
     pub relay_delay: &'static str,
+    /// Deliver through SMTP to this loopback port instead of memory.
+    pub smtp_port: Option<u16>,
 }
 
 impl Default for Config {
@@ -101,6 +103,7 @@ impl Default for Config {
         Self {
             undo_window: "10m",
             relay_delay: "24h..72h",
+            smtp_port: None,
         }
     }
 }
@@ -134,9 +137,19 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     let mut settings = Settings::resolve(&args, &http).expect("settings");
     let clock = Arc::new(ManualClock::new(START));
     let mail = MemoryTransport::default();
+    if let Some(port) = config.smtp_port {
+        settings.smtp = Some(SmtpSettings::Plain {
+            host: "127.0.0.1".into(),
+            port,
+            credentials: None,
+        });
+    }
     let overrides = Overrides {
         clock: Some(clock.clone()),
-        transport: Some(Arc::new(mail.clone())),
+        transport: config
+            .smtp_port
+            .is_none()
+            .then(|| Arc::new(mail.clone()) as Arc<dyn twoyes::mail::Transport>),
         idle_poll: Some(Duration::from_millis(50)),
     };
     // The base URL must carry the real port, which is known only after binding.

@@ -8,3 +8,4 @@ mod cli;
 mod crash;
 mod happy_path;
 mod party_flows;
+mod smtp_delivery;
