@@ -4,8 +4,6 @@ mod email_address;
 mod handle;
 pub mod intro;
 pub mod machine;
-#[cfg(test)]
-mod machine_tests;
 mod named_address;
 mod text;
 pub mod time;

@@ -293,3 +293,6 @@ pub fn next_due(intro: &Intro, timings: &Timings) -> Option<(Timestamp, Command)
     }
     due.into_iter().min_by_key(|(at, _)| *at)
 }
+
+#[cfg(test)]
+mod tests;
