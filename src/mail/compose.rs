@@ -6,7 +6,7 @@ use minijinja::{Environment, Value};
 use serde_json::json;
 
 use super::MailError;
-use crate::domain::{Intro, Party, Role, Timestamp};
+use crate::domain::{Consent, Intro, Party, Role, Timestamp};
 use crate::store::{Connector, OutboxItem, OutboxKind, Recipient};
 
 /// The three parts of an email, rendered.
@@ -163,7 +163,14 @@ impl Composer {
                         .as_ref()
                         .map(|r| r.as_str())
                 );
-                ctx["relay_planned"] = json!(other.is_involved() && payload["notice"] != "snoozed");
+                let other_closed = matches!(
+                    other.consent,
+                    Consent::Declined | Consent::Withdrawn | Consent::Expired
+                );
+                ctx["relay_planned"] =
+                    json!(other.is_involved() && !other_closed && payload["notice"] != "snoozed");
+                ctx["both_expired"] =
+                    json!(payload["notice"] == "expired" && other.consent == Consent::Expired);
                 if let Some(until) = payload["until"].as_i64() {
                     ctx["until"] = json!(Timestamp::from_millis(until).human_date());
                 }

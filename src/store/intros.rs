@@ -40,6 +40,12 @@ impl SqlStore {
     ) -> StoreResult<()> {
         let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
         save_intro(conn, &t.intro, due_at, ctx.now).await?;
+        if self.backend == Backend::Postgres {
+            // Delivered at commit, to every worker process listening.
+            sqlx::query("select pg_notify('twoyes_work', '')")
+                .execute(&mut *conn)
+                .await?;
+        }
         let e = &t.event;
         sqlx::query(
             "insert into events (event_id, intro_id, kind, actor, role, channel, text_hash, status_after, created_at)

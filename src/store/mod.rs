@@ -121,6 +121,8 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Notified whenever a commit may have made work due for the worker.
     fn wakeups(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    /// Starts listening for work committed by other processes (PostgreSQL).
+    fn start_wakeup_listener(&self);
     async fn ping(&self) -> StoreResult<()>;
 
     async fn add_connector(&self, new: NewConnector, now: Timestamp) -> StoreResult<Connector>;

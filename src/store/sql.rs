@@ -58,6 +58,7 @@ pub struct SqlStore {
     /// Woken after every commit that may have made work due, so the worker in
     /// this process picks it up at once instead of at its next poll.
     pub(super) wake: Arc<tokio::sync::Notify>,
+    url: String,
 }
 
 /// Durability first: WAL with `synchronous=FULL` means a decision the page
@@ -100,6 +101,7 @@ impl SqlStore {
             backend,
             options,
             wake: Arc::new(tokio::sync::Notify::new()),
+            url,
         })
     }
 
@@ -131,6 +133,34 @@ impl SqlStore {
         })
     }
 
+    /// On PostgreSQL, wakes this process's worker whenever any process
+    /// commits new work (`NOTIFY twoyes_work`), so a fleet reacts at once.
+    pub fn start_wakeup_listener(&self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let url = self.url.clone();
+        let wake = self.wake.clone();
+        tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect(&url).await {
+                    Ok(mut listener) => match listener.listen(WAKE_CHANNEL).await {
+                        Ok(()) => {
+                            while listener.recv().await.is_ok() {
+                                wake.notify_one();
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "could not LISTEN for new work"),
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not connect to LISTEN for new work")
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
     pub(super) fn wake_workers(&self) {
         self.wake.notify_waiters();
         self.wake.notify_one();
@@ -140,6 +170,9 @@ impl SqlStore {
         self.pool.close().await;
     }
 }
+
+/// The channel commits with new work notify on PostgreSQL.
+pub(super) const WAKE_CHANNEL: &str = "twoyes_work";
 
 pub(super) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

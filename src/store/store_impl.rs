@@ -17,6 +17,10 @@ impl Store for SqlStore {
         self.wake.clone()
     }
 
+    fn start_wakeup_listener(&self) {
+        SqlStore::start_wakeup_listener(self);
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("select 1").execute(&self.pool).await?;
         Ok(())

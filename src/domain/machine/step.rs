@@ -240,6 +240,16 @@ impl Step<'_> {
             return Err(MachineError::NotDue);
         }
         party.consent = Consent::Expired;
+        // The other ask may run out at the same moment (parallel mode): it
+        // expires with this one rather than hearing back about an intro it
+        // never answered.
+        let other = self.intro.party_mut(role.other());
+        let other_due = other
+            .asked_at
+            .is_some_and(|at| at.plus(expire_after) <= now);
+        if other.consent == Consent::Asked && other_due {
+            other.consent = Consent::Expired;
+        }
         self.effects.push(Effect::Notify(Notice::Expired { role }));
         self.close(IntroStatus::Expired, Some(role));
         Ok(())
@@ -270,9 +280,12 @@ impl Step<'_> {
         for role in [Role::Requester, Role::Target] {
             let party = self.intro.party_mut(role);
             party.undo_until = None;
-            let said_no_themselves =
-                matches!(party.consent, Consent::Declined | Consent::Withdrawn);
-            if Some(role) != closer && party.is_involved() && !said_no_themselves {
+            // A no, a withdrawal or a silence of their own: they need no news.
+            let closed_it_themselves = matches!(
+                party.consent,
+                Consent::Declined | Consent::Withdrawn | Consent::Expired
+            );
+            if Some(role) != closer && party.is_involved() && !closed_it_themselves {
                 self.effects.push(Effect::Relay { role, not_before });
             }
         }

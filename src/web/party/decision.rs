@@ -231,7 +231,15 @@ pub async fn decide(
             tracing::info!(intro = %intro.id, role = role.as_str(), "party decision recorded");
             Ok(again)
         }
-        Err(StoreError::Machine(MachineError::Final(_))) if closure_hidden(&state, &intro) => {
+        // The intro closed while this party was still open to it, and a
+        // relay may yet be on its way: answer as if nothing had happened.
+        Err(StoreError::Machine(MachineError::Final(_)))
+            if closure_hidden(&state, &intro)
+                && matches!(
+                    intro.party(role).consent,
+                    Consent::Asked | Consent::Accepted
+                ) =>
+        {
             message(
                 StatusCode::OK,
                 "Thank you for answering",
@@ -241,7 +249,9 @@ pub async fn decide(
                 ),
             )
         }
-        Err(StoreError::Machine(MachineError::Final(_))) => Err(closed_page()),
+        Err(StoreError::Machine(MachineError::Final(_))) => {
+            page_for(&state, &intro, role, None, &form).await
+        }
         Err(StoreError::Machine(MachineError::SnoozeUsed | MachineError::SnoozeDateInvalid)) => {
             let problem =
                 "Please pick a date after today and within a year to be asked again.".to_string();

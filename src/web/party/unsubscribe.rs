@@ -1,8 +1,9 @@
 //! `/u/{token}`: stop intro requests. `POST` is RFC 8058's one-click
 //! unsubscribe: no cookies, no redirect, answered directly.
 
-use axum::Form;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
 use axum::response::Html;
 use serde::Deserialize;
 
@@ -12,8 +13,24 @@ use crate::store::Purpose;
 use crate::web::{AppState, PageError};
 
 #[derive(Debug, Default, Deserialize)]
-pub struct UnsubscribeForm {
+struct UnsubscribeForm {
     scope: Option<String>,
+}
+
+/// Whether the page's second button ("everyone") was pressed. Mail clients
+/// send RFC 8058's `List-Unsubscribe=One-Click` as multipart or urlencoded;
+/// any body that is not our own form means "this connector".
+fn wants_everyone(headers: &HeaderMap, body: &[u8]) -> bool {
+    let urlencoded = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    urlencoded
+        && serde_urlencoded::from_bytes::<UnsubscribeForm>(body)
+            .ok()
+            .and_then(|f| f.scope)
+            .as_deref()
+            == Some("all")
 }
 
 pub async fn show(
@@ -32,12 +49,13 @@ pub async fn show(
 pub async fn confirm(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    Form(form): Form<UnsubscribeForm>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Html<String>, PageError> {
     let (record, intro) = resolve(&state, &token, Purpose::Unsubscribe).await?;
     let connector = state.store.connector(&intro.connector_id).await?;
     let email = &intro.party(record.role).email;
-    let everyone = form.scope.as_deref() == Some("all");
+    let everyone = wants_everyone(&headers, &body);
     let scope = if everyone {
         None
     } else {

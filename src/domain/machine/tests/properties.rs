@@ -236,12 +236,15 @@ fn check_transition(
     if closing_without_intro {
         for r in ROLES {
             let p = after.party(r);
-            // A party whose own no or withdrawal is on record is not told;
-            // everyone else who was asked or asked for it is. (This follows
-            // machine.rs: a no still inside its undo window when the
-            // connector cancels, or the other ask expires, gets no relay
-            // either, although SPEC §2.5 reads as if it should.)
-            let said_no = matches!(p.consent, Consent::Declined | Consent::Withdrawn);
+            // A party whose own no, withdrawal or silence is on record is
+            // not told (two asks that run out together both expire);
+            // everyone else who was asked or asked for it is. A no still
+            // inside its undo window when the intro closes otherwise counts
+            // as that party's own answer: they hear nothing more.
+            let said_no = matches!(
+                p.consent,
+                Consent::Declined | Consent::Withdrawn | Consent::Expired
+            );
             let owed = p.is_involved() && Some(r) != closer && !said_no;
             prop_assert_eq!(
                 relayed_now.contains(&r),
