@@ -104,7 +104,17 @@ pub fn make_transport(settings: &Settings) -> anyhow::Result<Arc<dyn Transport>>
             host,
             port,
             credentials,
-        }) => Arc::new(SmtpTransport::new(host.clone(), *port, credentials.clone())),
+        }) => {
+            // A send must end well inside the lease, or another worker could
+            // take the email over while it is still being sent.
+            let timeout = (settings.outbox_lease / 3).min(Duration::from_secs(30));
+            Arc::new(SmtpTransport::new(
+                host.clone(),
+                *port,
+                credentials.clone(),
+                timeout,
+            ))
+        }
     })
 }
 
@@ -127,7 +137,7 @@ pub fn make_worker(
         timings: settings.timings,
         retry_base: settings.smtp_retry_base,
         retry_max: settings.smtp_retry_max,
-        lease: Duration::from_secs(300),
+        lease: settings.outbox_lease,
         idle_poll: overrides.idle_poll.unwrap_or(Duration::from_secs(1)),
         token_secret: load_or_create_secret(&settings.data_dir)?,
     };

@@ -91,6 +91,14 @@ pub struct SettingArgs {
         value_name = "DURATION"
     )]
     pub smtp_retry_base: Option<String>,
+    /// How long a worker holds an email it is sending; a crashed worker's emails are taken over after it, e.g. 60s.
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_OUTBOX_LEASE",
+        value_name = "DURATION"
+    )]
+    pub outbox_lease: Option<String>,
     /// Upper bound of the backoff for temporary SMTP failures, e.g. 2h.
     #[arg(
         long,
@@ -133,8 +141,12 @@ pub struct Settings {
     pub timings: Timings,
     pub smtp_retry_base: Duration,
     pub smtp_retry_max: Duration,
+    pub outbox_lease: Duration,
 }
 
+/// The keys `twoyes.toml` may hold. Settings of SPEC §4 that this version
+/// does not implement yet (cooldown, daily ask cap, send-rate cap, DKIM) are
+/// refused rather than silently ignored.
 const KNOWN: &[&str] = &[
     "data-dir",
     "database-url",
@@ -148,14 +160,9 @@ const KNOWN: &[&str] = &[
     "relay-delay",
     "reconfirm-after",
     "follow-up-after",
-    "cooldown",
-    "max-asks-per-recipient-per-day",
     "smtp-retry-base",
     "smtp-retry-max",
-    "smtp-max-per-second",
-    "dkim-key",
-    "dkim-selector",
-    "dkim-domain",
+    "outbox-lease",
 ];
 
 fn read_file(data_dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
@@ -249,6 +256,10 @@ impl Settings {
         if smtp_retry_base > smtp_retry_max {
             bail!("smtp-retry-base must not be larger than smtp-retry-max");
         }
+        let outbox_lease = duration(&args.outbox_lease, "outbox-lease", "60s")?;
+        if outbox_lease < Duration::from_secs(1) {
+            bail!("outbox-lease: must be at least 1s");
+        }
         Ok(Self {
             data_dir,
             database_url,
@@ -259,6 +270,7 @@ impl Settings {
             timings,
             smtp_retry_base,
             smtp_retry_max,
+            outbox_lease,
         })
     }
 

@@ -4,14 +4,34 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
+
+/// Every failure is one line on stderr: multi-line messages (a TOML parse
+/// error's caret diagram, clap's usage block) are folded onto it.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = twoyes::cli::Cli::parse();
+    let cli = match twoyes::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or("invalid arguments");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("twoyes: {} (see --help)", one_line(first));
+            return ExitCode::from(2);
+        }
+    };
     match twoyes::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("twoyes: {e:#}");
+            eprintln!("twoyes: {}", one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

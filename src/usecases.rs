@@ -75,7 +75,7 @@ pub fn parse_proposal(
     if input.requester_opted_in && blurb.is_none() {
         return Err(ProposeError::Invalid(ParseError::new(
             "requester.blurb",
-            "requester_opted_in needs the blurb the requester wrote when they asked for the intro",
+            "a requester who opted in (--requester-opted-in, requester_opted_in) needs the blurb they wrote when they asked for the intro",
         )));
     }
     let mode = match input

@@ -44,6 +44,7 @@ pub enum IntroCommand {
         /// The requester already asked for this intro (needs --blurb); they are not asked again.
         #[arg(long)]
         requester_opted_in: bool,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -58,21 +59,40 @@ pub enum IntroCommand {
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Show one intro with its timeline and emails.
     Show {
+        /// The intro's id (from `intro new` or `intro list`).
         id: String,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Cancel an intro; everyone who was asked gets one neutral note.
     Cancel {
+        /// The intro's id (from `intro new` or `intro list`).
         id: String,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The flag a use-case field came from, for error messages.
+fn flag_for(field: &str) -> &'static str {
+    match field {
+        "requester.name" | "requester.email" => "--requester",
+        "target.name" | "target.email" => "--target",
+        "requester.blurb" => "--blurb",
+        "reason" => "--reason",
+        "note" => "--note",
+        "topic" => "--topic",
+        "mode" => "--mode",
+        _ => "input",
+    }
 }
 
 fn parse_party(flag: &str, text: &str) -> anyhow::Result<NamedAddress> {
@@ -139,7 +159,7 @@ pub async fn run(settings: &Settings, command: IntroCommand) -> anyhow::Result<(
             .await
             .map_err(|e| match e {
                 crate::usecases::ProposeError::Invalid(p) => {
-                    anyhow::anyhow!("--{}: {}", p.field.replace('.', "-"), p.message)
+                    anyhow::anyhow!("{}: {}", flag_for(p.field), p.message)
                 }
                 other => other.into(),
             })?;

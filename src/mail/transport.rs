@@ -121,7 +121,12 @@ pub struct SmtpTransport {
 }
 
 impl SmtpTransport {
-    pub fn new(host: String, port: u16, credentials: Option<(String, String)>) -> Self {
+    pub fn new(
+        host: String,
+        port: u16,
+        credentials: Option<(String, String)>,
+        timeout: Duration,
+    ) -> Self {
         let hello = ClientId::Domain(hostname_or_localhost());
         Self {
             host,
@@ -129,7 +134,7 @@ impl SmtpTransport {
             credentials: credentials.map(|(u, p)| Credentials::new(u, p)),
             hello,
             connection: Mutex::new(None),
-            timeout: Duration::from_secs(60),
+            timeout,
         }
     }
 

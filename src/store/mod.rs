@@ -194,6 +194,8 @@ pub trait Store: Send + Sync + 'static {
         error: &str,
     ) -> StoreResult<bool>;
     async fn outbox_failed(&self, outbox_id: &str, worker: &str, error: &str) -> StoreResult<bool>;
+    /// Gives a claimed email back unsent, for the next pass.
+    async fn outbox_release(&self, outbox_id: &str, worker: &str) -> StoreResult<bool>;
     async fn outbox_skipped(&self, outbox_id: &str, worker: &str, why: &str) -> StoreResult<bool>;
     async fn next_outbox_at(&self) -> StoreResult<Option<Timestamp>>;
 

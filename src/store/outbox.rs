@@ -174,6 +174,25 @@ impl SqlStore {
             .await
     }
 
+    pub(super) async fn outbox_release_tx(
+        &self,
+        outbox_id: &str,
+        worker: &str,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "update outbox set lease_owner = null, lease_until = null, attempts = attempts - 1
+             where outbox_id = $1 and lease_owner = $2 and status = 'pending'",
+        )
+        .bind(outbox_id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(done == 1)
+    }
+
     pub(super) async fn next_outbox_at_query(&self) -> StoreResult<Option<Timestamp>> {
         let row = sqlx::query(
             "select min(case when lease_until is not null and lease_until > not_before then lease_until else not_before end) as due

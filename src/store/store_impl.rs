@@ -138,6 +138,9 @@ impl Store for SqlStore {
         self.outbox_final_tx(outbox_id, worker, "failed", error)
             .await
     }
+    async fn outbox_release(&self, outbox_id: &str, worker: &str) -> StoreResult<bool> {
+        self.outbox_release_tx(outbox_id, worker).await
+    }
     async fn outbox_skipped(&self, outbox_id: &str, worker: &str, why: &str) -> StoreResult<bool> {
         self.outbox_final_tx(outbox_id, worker, "skipped", why)
             .await

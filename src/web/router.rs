@@ -24,7 +24,8 @@ pub fn router(state: AppState) -> Router {
         .route("/intros/{id}", get(api::intros::show))
         .route("/intros/{id}/cancel", post(api::intros::cancel))
         .route("/openapi.json", get(api::openapi::document))
-        .fallback(api::not_found);
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed);
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))

@@ -8,7 +8,7 @@ use crate::store::{Connector, OutboxItem, OutboxKind, Purpose, Recipient};
 
 use super::{Worker, full_jitter};
 
-const BATCH: u32 = 32;
+const BATCH: u32 = 16;
 
 impl Worker {
     /// Sends every email that is due; returns how many it handled.
@@ -19,7 +19,15 @@ impl Worker {
             .store
             .claim_outbox(&self.id, now, lease_until, BATCH)
             .await?;
-        for item in &items {
+        for (n, item) in items.iter().enumerate() {
+            // Start a send only with time to finish it inside the lease; give
+            // the rest back for the next pass (or another worker).
+            if self.clock.now().plus(self.settings.lease / 3) >= lease_until {
+                for rest in &items[n..] {
+                    self.store.outbox_release(&rest.id, &self.id).await?;
+                }
+                break;
+            }
             self.deliver(item).await?;
         }
         Ok(items.len())

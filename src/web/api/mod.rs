@@ -52,11 +52,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                e.body_text(),
-            )),
+            Err(JsonRejection::JsonDataError(e)) => Err(data_error(&e)),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::malformed(e.body_text())),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::malformed(
                 "send the body as JSON with `Content-Type: application/json`",
@@ -64,6 +60,54 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             Err(e) => Err(ApiError::malformed(e.body_text())),
         }
     }
+}
+
+/// A body of the wrong shape, reported with the path of the field at fault
+/// (`requester.name`), found in the error serde_path_to_error wraps.
+fn data_error(e: &axum::extract::rejection::JsonDataError) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(inner) = err.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
+            let what = inner.inner().to_string();
+            let what = what.split(" at line ").next().unwrap_or(&what).to_string();
+            // "missing field `name`" names a child of the path.
+            let child = what
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next());
+            let path = inner.path().to_string();
+            let field = match (path.as_str(), child) {
+                (".", Some(child)) => child.to_string(),
+                (".", None) => String::new(),
+                (path, Some(child)) => format!("{path}.{child}"),
+                (path, None) => path.to_string(),
+            };
+            let mut error = ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                if field.is_empty() {
+                    what
+                } else {
+                    format!("{field}: {what}")
+                },
+            );
+            error.field = (!field.is_empty()).then_some(field);
+            return error;
+        }
+        source = err.source();
+    }
+    ApiError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        e.body_text(),
+    )
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method; see /api/v1/openapi.json",
+    )
 }
 
 pub async fn not_found() -> ApiError {
