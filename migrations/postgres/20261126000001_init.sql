@@ -1,4 +1,6 @@
 -- twoyes schema, PostgreSQL flavour. Times are unix milliseconds from the app clock.
+-- Ids are UUIDv7 text compared byte-wise (collate "C"), so they sort by time
+-- whatever the database collation.
 create table connectors (
     connector_id text primary key,
     email text not null,
@@ -18,7 +20,7 @@ create table api_tokens (
 );
 
 create table intros (
-    intro_id text primary key,
+    intro_id text collate "C" primary key,
     connector_id text not null references connectors (connector_id),
     mode text not null,
     status text not null,
@@ -59,7 +61,7 @@ create table parties (
 create index parties_by_email on parties (email_key);
 
 create table events (
-    event_id text primary key,
+    event_id text collate "C" primary key,
     intro_id text not null references intros (intro_id),
     kind text not null,
     actor text not null,
@@ -72,7 +74,7 @@ create table events (
 create index events_by_intro on events (intro_id, event_id);
 
 create table outbox (
-    outbox_id text primary key,
+    outbox_id text collate "C" primary key,
     intro_id text not null references intros (intro_id),
     connector_id text not null references connectors (connector_id),
     kind text not null,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use twoyes::domain::{EmailAddress, PersonName};
 use twoyes::store::{IntroFilter, NewConnector};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 /// A request body and what the API must answer to it.
 struct Case {

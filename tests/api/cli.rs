@@ -141,6 +141,9 @@ fn command_in(dir: &Path) -> Command {
         }
     }
     command.arg("--data-dir").arg(dir);
+    if let Some(url) = super::helpers::database_url_for(dir) {
+        command.env("TWOYES_DATABASE_URL", url);
+    }
     command
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::Email;
+use super::helpers::Email;
 
 const CONNIE: &str = "connie@connector.example";
 /// The longest any wait here may take: the server starting, an email arriving.
@@ -30,6 +30,9 @@ fn twoyes(data_dir: &Path) -> Command {
         .env("TWOYES_OUTBOX_LEASE", "2s")
         .arg("--data-dir")
         .arg(data_dir);
+    if let Some(url) = super::helpers::database_url_for(data_dir) {
+        command.env("TWOYES_DATABASE_URL", url);
+    }
     command
 }
 

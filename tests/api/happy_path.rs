@@ -1,4 +1,4 @@
-use crate::helpers::*;
+use super::helpers::*;
 
 #[tokio::test]
 async fn target_first_intro_is_sent_once_both_have_said_yes() {

@@ -2,7 +2,9 @@
 //! `spawn_app()` and friends: boot twoyes on port 0 with a manual clock and a
 //! memory mail transport, and read what it sends.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mail_parser::MessageParser;
@@ -12,6 +14,88 @@ use twoyes::config::{HttpArgs, SettingArgs, Settings, SmtpSettings};
 use twoyes::domain::{Clock, ManualClock, Timestamp, Token};
 use twoyes::mail::MemoryTransport;
 use twoyes::store::{Connector, NewConnector, Store};
+
+/// Which database a copy of the suite runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database for the test using `data_dir`: `None` on SQLite (the data
+/// directory's own file), a database of its own on PostgreSQL, created on
+/// first use. Test databases from runs over an hour old are dropped.
+pub fn database_url_for(data_dir: &Path) -> Option<String> {
+    static URLS: Mutex<BTreeMap<PathBuf, String>> = Mutex::new(BTreeMap::new());
+    if super::BACKEND == Backend::Sqlite {
+        return None;
+    }
+    let mut urls = URLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(url) = urls.get(data_dir) {
+        return Some(url.clone());
+    }
+    let admin = std::env::var("TWOYES_TEST_DATABASE_URL")
+        .expect("the PostgreSQL suite needs TWOYES_TEST_DATABASE_URL");
+    // A thread of its own, so this works from sync and async tests alike.
+    let url = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(create_test_database(&admin))
+    })
+    .join()
+    .expect("creating a test database");
+    urls.insert(data_dir.to_path_buf(), url.clone());
+    Some(url)
+}
+
+async fn create_test_database(admin: &str) -> String {
+    use sqlx::Connection;
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .expect("connect to TWOYES_TEST_DATABASE_URL");
+    if !SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("select datname from pg_database where datname like 'twoyes_t_%'")
+                .fetch_all(&mut conn)
+                .await
+                .expect("list test databases");
+        let hour_ago = chrono::Utc::now().timestamp_millis() - 3_600_000;
+        for (name,) in rows {
+            let created = u64::from_str_radix(
+                &name["twoyes_t_".len()..]
+                    .chars()
+                    .take(12)
+                    .collect::<String>(),
+                16,
+            )
+            .unwrap_or(0);
+            if (created as i64) < hour_ago {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "drop database if exists {name} with (force)"
+                )))
+                .execute(&mut conn)
+                .await;
+            }
+        }
+    }
+    let name = format!("twoyes_t_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let (base, query) = match admin.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin, String::new()),
+    };
+    let server = base
+        .rsplit_once('/')
+        .map(|(server, _)| server)
+        .unwrap_or(base);
+    format!("{server}/{name}{query}")
+}
 
 /// 2026-12-01 10:00 UTC: tests start here and move time by hand.
 pub const START: Timestamp = Timestamp::from_millis(1_796_119_200_000);
@@ -135,6 +219,9 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         base_url: None,
     };
     let mut settings = Settings::resolve(&args, &http).expect("settings");
+    if let Some(url) = database_url_for(dir.path()) {
+        settings.database_url = url;
+    }
     let clock = Arc::new(ManualClock::new(START));
     let mail = MemoryTransport::default();
     if let Some(port) = config.smtp_port {

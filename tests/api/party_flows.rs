@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use twoyes::domain::Role;
 use twoyes::store::{OutboxItem, OutboxKind};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 const RELAY_SUBJECT: &str = "About the introduction to";
 const NUDGE_SUBJECT: &str = "A gentle nudge";

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use crate::helpers::*;
+use super::helpers::*;
 
 /// A minimal SMTP sink: accepts every message and keeps its bytes.
 struct SmtpSink {

@@ -1,0 +1,19 @@
+//! The integration suite on Postgres.
+
+pub const BACKEND: helpers::Backend = helpers::Backend::Postgres;
+
+#[path = "helpers.rs"]
+pub mod helpers;
+
+#[path = "api_contract.rs"]
+mod api_contract;
+#[path = "cli.rs"]
+mod cli;
+#[path = "crash.rs"]
+mod crash;
+#[path = "happy_path.rs"]
+mod happy_path;
+#[path = "party_flows.rs"]
+mod party_flows;
+#[path = "smtp_delivery.rs"]
+mod smtp_delivery;
