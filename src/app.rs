@@ -123,6 +123,7 @@ pub fn make_worker(
     store: Arc<dyn Store>,
     overrides: &Overrides,
 ) -> anyhow::Result<Worker> {
+    store.start_wakeup_listener();
     let clock = overrides
         .clock
         .clone()

@@ -107,17 +107,17 @@ pub struct SettingArgs {
         value_name = "DURATION"
     )]
     pub smtp_retry_max: Option<String>,
+    /// The origin used in every emailed link (default: http://<bind>). Workers need it too.
+    #[arg(long, global = true, env = "TWOYES_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
 }
 
-/// Where the HTTP server listens and what origin its links use.
+/// Where the HTTP server listens.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct HttpArgs {
     /// HTTP listen address.
     #[arg(long, env = "TWOYES_BIND", value_name = "ADDR")]
     pub bind: Option<String>,
-    /// The origin used in every emailed link (default: http://<bind>).
-    #[arg(long, env = "TWOYES_BASE_URL", value_name = "URL")]
-    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +216,7 @@ impl Settings {
         let bind: SocketAddr = bind_text.parse().map_err(|_| {
             anyhow::anyhow!("bind: `{bind_text}` is not an address like 127.0.0.1:8080")
         })?;
-        let base_url = pick(&http.base_url, "base-url").unwrap_or_else(|| format!("http://{bind}"));
+        let base_url = pick(&args.base_url, "base-url").unwrap_or_else(|| format!("http://{bind}"));
         let base_url = parse_base_url(&base_url)?;
         let mail_from_text =
             pick(&args.mail_from, "mail-from").unwrap_or_else(|| "twoyes@localhost".into());

@@ -65,7 +65,13 @@ impl SqlStore {
         for effect in &t.effects {
             let email = plan(effect, ctx.now);
             let outbox_id = new_id();
-            let message_id = format!("<{outbox_id}@{}>", self.options.message_id_domain);
+            // Random, not the time-ordered row id: a relay's Message-ID must
+            // not tell when the intro closed.
+            let message_id = format!(
+                "<{}@{}>",
+                uuid::Uuid::new_v4().simple(),
+                self.options.message_id_domain
+            );
             sqlx::query(
                 "insert into outbox (outbox_id, intro_id, connector_id, kind, recipient, payload, message_id, status,
                      attempts, not_before, created_at)
@@ -133,8 +139,7 @@ impl SqlStore {
     pub(super) async fn apply_due_tx(&self, intro_id: &str, ctx: Context) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let intro = self.load_for_update(&mut tx, intro_id).await?;
-        let due = machine::next_due(&intro, &ctx.timings).filter(|(at, _)| *at <= ctx.now);
-        let Some((_, command)) = due else {
+        let Some(command) = machine::due_now(&intro, &ctx.timings, ctx.now) else {
             // Nothing due (another worker got here first, or timings changed):
             // store the fresh due time so the intro is not picked again early.
             let due_at = machine::next_due(&intro, &ctx.timings).map(|(at, _)| at.as_millis());

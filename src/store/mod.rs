@@ -106,6 +106,16 @@ pub struct PartyToken {
     pub expires_at: Timestamp,
 }
 
+/// A party's answer on the page of an intro that had already closed (see
+/// the `late_answers` migration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateAnswer {
+    /// `yes`, `no`, `later`, `withdrawn`, or `open` (undone).
+    pub answer: String,
+    pub until: Option<Timestamp>,
+    pub at: Timestamp,
+}
+
 /// Gauges for `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsSnapshot {
@@ -165,6 +175,13 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<()>;
     async fn is_suppressed(&self, email: &EmailAddress, connector_id: &str) -> StoreResult<bool>;
+    async fn record_late_answer(
+        &self,
+        intro_id: &str,
+        role: Role,
+        answer: &LateAnswer,
+    ) -> StoreResult<()>;
+    async fn late_answer(&self, intro_id: &str, role: Role) -> StoreResult<Option<LateAnswer>>;
     async fn record_follow_up(
         &self,
         intro_id: &str,

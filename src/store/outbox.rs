@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 
 use super::outbox_plan::{OutboxKind, Purpose, Recipient};
 use super::sql::{Backend, SqlStore, new_id};
-use super::{MetricsSnapshot, OutboxItem, PartyToken, StoreError, StoreResult};
+use super::{LateAnswer, MetricsSnapshot, OutboxItem, PartyToken, StoreError, StoreResult};
 use crate::domain::{EmailAddress, Role, Timestamp, TokenHash, text_hash};
 
 const OUTBOX_COLUMNS: &str = "outbox_id, intro_id, connector_id, kind, recipient, payload, message_id, status, \
@@ -272,6 +272,52 @@ impl SqlStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    pub(super) async fn record_late_answer_tx(
+        &self,
+        intro_id: &str,
+        role: Role,
+        answer: &LateAnswer,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "insert into late_answers (intro_id, role, answer, until, answered_at, created_at)
+             values ($1, $2, $3, $4, $5, $5)
+             on conflict (intro_id, role) do update
+             set answer = excluded.answer, until = excluded.until, answered_at = excluded.answered_at",
+        )
+        .bind(intro_id)
+        .bind(role.as_str())
+        .bind(&answer.answer)
+        .bind(answer.until.map(Timestamp::as_millis))
+        .bind(answer.at.as_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn late_answer_query(
+        &self,
+        intro_id: &str,
+        role: Role,
+    ) -> StoreResult<Option<LateAnswer>> {
+        let row = sqlx::query(
+            "select answer, until, answered_at from late_answers where intro_id = $1 and role = $2",
+        )
+        .bind(intro_id)
+        .bind(role.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(LateAnswer {
+            answer: row.try_get("answer")?,
+            until: row
+                .try_get::<Option<i64>, _>("until")?
+                .map(Timestamp::from_millis),
+            at: Timestamp::from_millis(row.try_get("answered_at")?),
+        }))
     }
 
     pub(super) async fn record_follow_up_tx(

@@ -157,6 +157,7 @@ fn notice_payload(notice: &Notice) -> serde_json::Value {
         Notice::Declined { role } => json!({"notice": "declined", "role": role.as_str()}),
         Notice::Expired { role } => json!({"notice": "expired", "role": role.as_str()}),
         Notice::Withdrawn { role } => json!({"notice": "withdrawn", "role": role.as_str()}),
+        Notice::OptedOut { role } => json!({"notice": "opted_out", "role": role.as_str()}),
         Notice::Snoozed { role, until } => {
             json!({"notice": "snoozed", "role": role.as_str(), "until": until.as_millis()})
         }

@@ -95,6 +95,17 @@ impl Store for SqlStore {
     async fn is_suppressed(&self, email: &EmailAddress, connector_id: &str) -> StoreResult<bool> {
         self.is_suppressed_query(email, connector_id).await
     }
+    async fn record_late_answer(
+        &self,
+        intro_id: &str,
+        role: Role,
+        answer: &LateAnswer,
+    ) -> StoreResult<()> {
+        self.record_late_answer_tx(intro_id, role, answer).await
+    }
+    async fn late_answer(&self, intro_id: &str, role: Role) -> StoreResult<Option<LateAnswer>> {
+        self.late_answer_query(intro_id, role).await
+    }
     async fn record_follow_up(
         &self,
         intro_id: &str,

@@ -2,15 +2,24 @@
 
 use tracing::Instrument;
 
+use crate::domain::machine::Command;
 use crate::domain::{Consent, Intro, Token};
 use crate::mail::{Links, MessageParts, OutgoingMessage, SendError, build_message};
-use crate::store::{Connector, OutboxItem, OutboxKind, Purpose, Recipient};
+use crate::store::{Connector, OutboxItem, OutboxKind, Purpose, Recipient, StoreError};
 
 use super::{Worker, full_jitter};
 
 const BATCH: u32 = 16;
+/// With the default backoff (30s doubling to 2h) this is about two days.
+const MAX_ATTEMPTS: u32 = 30;
 
 impl Worker {
+    fn backoff(&self, attempts: u32) -> std::time::Duration {
+        let base = self.settings.retry_base;
+        let max = self.settings.retry_max;
+        full_jitter(base, max, attempts.saturating_sub(1), rand::random::<f64>())
+    }
+
     /// Sends every email that is due; returns how many it handled.
     pub(crate) async fn deliver_due(&self) -> anyhow::Result<usize> {
         let now = self.clock.now();
@@ -28,7 +37,19 @@ impl Worker {
                 }
                 break;
             }
-            self.deliver(item).await?;
+            if let Err(e) = self.deliver(item).await {
+                // One bad row must not hold up the rest of the batch.
+                tracing::error!(outbox = %item.id, error = %format!("{e:#}"), "delivery failed; will retry");
+                let delay = self.backoff(item.attempts);
+                self.store
+                    .outbox_retry(
+                        &item.id,
+                        &self.id,
+                        self.clock.now().plus(delay),
+                        &format!("{e:#}"),
+                    )
+                    .await?;
+            }
         }
         Ok(items.len())
     }
@@ -68,13 +89,13 @@ impl Worker {
                     tracing::info!("email sent");
                 }
             }
+            Err(SendError::Temporary(e)) if item.attempts >= MAX_ATTEMPTS => {
+                tracing::error!(error = %e, "temporary failures for too long; giving up");
+                let why = format!("gave up after {} attempts; last: {e}", item.attempts);
+                self.store.outbox_failed(&item.id, &self.id, &why).await?;
+            }
             Err(SendError::Temporary(e)) => {
-                let delay = full_jitter(
-                    self.settings.retry_base,
-                    self.settings.retry_max,
-                    item.attempts.saturating_sub(1),
-                    rand::random::<f64>(),
-                );
+                let delay = self.backoff(item.attempts);
                 tracing::warn!(error = %e, retry_in = ?delay, "temporary failure; will retry");
                 self.store
                     .outbox_retry(&item.id, &self.id, self.clock.now().plus(delay), &e)
@@ -95,24 +116,35 @@ impl Worker {
         item: &OutboxItem,
         intro: &Intro,
     ) -> anyhow::Result<Option<&'static str>> {
-        if !matches!(item.kind, OutboxKind::Ask | OutboxKind::Reminder) {
-            return Ok(None);
-        }
         let Some(role) = item.recipient.role() else {
             return Ok(None);
         };
         let party = intro.party(role);
-        if intro.status.is_final() || party.consent != Consent::Asked {
+        let is_ask = matches!(item.kind, OutboxKind::Ask | OutboxKind::Reminder);
+        if is_ask && (intro.status.is_final() || party.consent != Consent::Asked) {
             return Ok(Some("the intro moved on before this ask could be sent"));
         }
-        if self
+        if !self
             .store
             .is_suppressed(&party.email, &intro.connector_id)
             .await?
         {
-            return Ok(Some("the recipient asked not to be asked"));
+            return Ok(None);
         }
-        Ok(None)
+        if is_ask {
+            // Opting out of asks is this person's answer: the intro closes
+            // and the connector is told, instead of waiting for an expiry.
+            let command = Command::OptOut { role };
+            match self
+                .store
+                .apply(&intro.id, None, command, self.context())
+                .await
+            {
+                Ok(_) | Err(StoreError::Machine(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Some("the recipient asked not to be contacted"))
     }
 
     fn link(&self, path: &str, purpose: Purpose, outbox_id: &str) -> String {

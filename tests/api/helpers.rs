@@ -216,7 +216,6 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     };
     let http = HttpArgs {
         bind: Some("127.0.0.1:0".into()),
-        base_url: None,
     };
     let mut settings = Settings::resolve(&args, &http).expect("settings");
     if let Some(url) = database_url_for(dir.path()) {

@@ -13,6 +13,8 @@ mod cli;
 mod crash;
 #[path = "happy_path.rs"]
 mod happy_path;
+#[path = "hidden_closure.rs"]
+mod hidden_closure;
 #[path = "party_flows.rs"]
 mod party_flows;
 #[path = "smtp_delivery.rs"]

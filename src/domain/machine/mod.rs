@@ -88,6 +88,11 @@ pub enum Command {
     AskAgain {
         role: Role,
     },
+    /// The person asked not to receive intro requests (the ask's stop link,
+    /// or an opt-out found before the ask could be sent): their answer is no.
+    OptOut {
+        role: Role,
+    },
 }
 
 /// What a closing or a snooze tells the connector privately.
@@ -97,6 +102,7 @@ pub enum Notice {
     Expired { role: Role },
     Snoozed { role: Role, until: Timestamp },
     Withdrawn { role: Role },
+    OptedOut { role: Role },
 }
 
 /// An email the transition causes. Times are when it may be sent.
@@ -123,6 +129,7 @@ pub enum EventKind {
     Reminded,
     Expired,
     AskedAgain,
+    OptedOut,
 }
 
 impl EventKind {
@@ -138,6 +145,7 @@ impl EventKind {
             EventKind::Settled => "settled",
             EventKind::Reminded => "reminded",
             EventKind::Expired => "expired",
+            EventKind::OptedOut => "opted_out",
             EventKind::AskedAgain => "asked_again",
         }
     }
@@ -251,6 +259,10 @@ pub fn apply(intro: &Intro, command: Command, ctx: &Context) -> Result<Transitio
             step.ask_again(role)?;
             (EventKind::AskedAgain, Actor::System, Some(role), None)
         }
+        Command::OptOut { role } => {
+            step.opt_out(role)?;
+            (EventKind::OptedOut, Actor::Party(role), Some(role), None)
+        }
     };
     let event = Event {
         kind,
@@ -266,6 +278,22 @@ pub fn apply(intro: &Intro, command: Command, ctx: &Context) -> Result<Transitio
         event,
         effects: step.effects,
     })
+}
+
+/// The timer command to apply at `now`, if one is due. A reminder whose
+/// ask has also run out (after downtime, say) gives way to the expiry.
+pub fn due_now(intro: &Intro, timings: &Timings, now: Timestamp) -> Option<Command> {
+    let (at, command) = next_due(intro, timings)?;
+    if at > now {
+        return None;
+    }
+    if let Command::Remind { role } = command {
+        let asked = intro.party(role).asked_at?;
+        if asked.plus(timings.expire_after) <= now {
+            return Some(Command::Expire { role });
+        }
+    }
+    Some(command)
 }
 
 /// The next timer command due for this intro, and when.

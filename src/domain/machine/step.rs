@@ -255,6 +255,20 @@ impl Step<'_> {
         Ok(())
     }
 
+    pub(super) fn opt_out(&mut self, role: Role) -> Result<(), MachineError> {
+        let party = self.intro.party_mut(role);
+        match party.consent {
+            Consent::Asked => {}
+            Consent::NotAsked => return Err(MachineError::NotAsked),
+            other => return Err(MachineError::AlreadyDecided(other)),
+        }
+        party.consent = Consent::Declined;
+        party.decided_at = Some(self.ctx.now);
+        self.effects.push(Effect::Notify(Notice::OptedOut { role }));
+        self.close(IntroStatus::Declined, Some(role));
+        Ok(())
+    }
+
     pub(super) fn ask_again(&mut self, role: Role) -> Result<(), MachineError> {
         let now = self.now();
         let party = self.intro.party(role);

@@ -7,7 +7,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{Duration as Days, NaiveDate, NaiveTime};
 use serde::Deserialize;
 
-use super::pages::{AskView, DecidePage, DecidedPage, MessagePage};
+use super::hidden::{self, closure_hidden};
+use super::pages::{AskView, DecidePage, DecidedPage};
 use super::{render, resolve};
 use crate::domain::machine::{Channel, Command, Decision, MAX_SNOOZE};
 use crate::domain::{
@@ -26,34 +27,12 @@ pub struct DecisionForm {
     action: Option<String>,
 }
 
-/// A closed intro looks open to a party until their relay could have
-/// arrived, so that how fast it closed gives nothing away.
-fn closure_hidden(state: &AppState, intro: &Intro) -> bool {
-    match (intro.status, intro.closed_at) {
-        (IntroStatus::Introduced, _) | (_, None) => false,
-        (status, Some(closed)) => {
-            status.is_final() && state.clock.now() < closed.plus(state.timings.relay_delay.max)
-        }
-    }
-}
-
 fn closed_page() -> PageError {
     PageError {
         status: StatusCode::GONE,
         title: "This introduction is no longer open",
         message: "Nothing more is needed from you. Thank you for your time.".into(),
     }
-}
-
-fn message(status: StatusCode, title: &str, text: &str) -> Result<Response, PageError> {
-    Ok((
-        status,
-        Html(render(&MessagePage {
-            title,
-            message: text,
-        })?),
-    )
-        .into_response())
 }
 
 pub async fn show(
@@ -72,12 +51,21 @@ async fn page_for(
     error: Option<String>,
     form: &DecisionForm,
 ) -> Result<Response, PageError> {
-    let party = intro.party(role);
     let now = state.clock.now();
-    let hidden = closure_hidden(state, intro);
-    if intro.status.is_final() && intro.status != IntroStatus::Introduced && !hidden {
+    let looks_open = hidden::looks_open(state, intro, role);
+    if intro.status.is_final()
+        && intro.status != IntroStatus::Introduced
+        && !closure_hidden(state, intro)
+    {
         return Err(closed_page());
     }
+    let shown;
+    let party = if looks_open {
+        shown = hidden::shown_party(state, intro, role).await?;
+        &shown
+    } else {
+        intro.party(role)
+    };
     let other_first = intro.party(role.other()).name.first_name().to_string();
     let (headline, detail) = match party.consent {
         Consent::Asked => {
@@ -149,13 +137,13 @@ async fn page_for(
     let page = DecidedPage {
         headline,
         detail,
-        can_undo: undo_until.is_some() && !intro.status.is_final(),
+        can_undo: undo_until.is_some() && (!intro.status.is_final() || looks_open),
         undo_until: undo_until
             .map(|t| t.to_datetime().format("%H:%M").to_string())
             .unwrap_or_default(),
         can_withdraw: party.consent == Consent::Accepted
             && !party.decision_pending()
-            && (!intro.status.is_final() || hidden),
+            && (!intro.status.is_final() || looks_open),
     };
     Ok(Html(render(&page)?).into_response())
 }
@@ -222,6 +210,12 @@ pub async fn decide(
     };
     let ctx = context(state.clock.as_ref(), state.timings, Channel::Web);
     let again = Redirect::to(&format!("/o/{token}")).into_response();
+    if hidden::looks_open(&state, &intro, role) {
+        return match hidden::answer(&state, &intro, role, &command, again).await? {
+            Ok(response) => Ok(response),
+            Err(problem) => page_for(&state, &intro, role, Some(problem), &form).await,
+        };
+    }
     match state
         .store
         .apply(&intro.id, None, command.clone(), ctx)
@@ -231,25 +225,15 @@ pub async fn decide(
             tracing::info!(intro = %intro.id, role = role.as_str(), "party decision recorded");
             Ok(again)
         }
-        // The intro closed while this party was still open to it, and a
-        // relay may yet be on its way: answer as if nothing had happened.
-        Err(StoreError::Machine(MachineError::Final(_)))
-            if closure_hidden(&state, &intro)
-                && matches!(
-                    intro.party(role).consent,
-                    Consent::Asked | Consent::Accepted
-                ) =>
-        {
-            message(
-                StatusCode::OK,
-                "Thank you for answering",
-                &format!(
-                    "{} will let you know by email how it goes. Nothing more is needed from you.",
-                    connector.name
-                ),
-            )
-        }
         Err(StoreError::Machine(MachineError::Final(_))) => {
+            // It may have closed since the page was loaded.
+            let intro = state.store.intro(&intro.id, None).await?;
+            if hidden::looks_open(&state, &intro, role) {
+                return match hidden::answer(&state, &intro, role, &command, again).await? {
+                    Ok(response) => Ok(response),
+                    Err(problem) => page_for(&state, &intro, role, Some(problem), &form).await,
+                };
+            }
             page_for(&state, &intro, role, None, &form).await
         }
         Err(StoreError::Machine(MachineError::SnoozeUsed | MachineError::SnoozeDateInvalid)) => {

@@ -3,6 +3,7 @@
 
 pub mod decision;
 pub mod follow_up;
+mod hidden;
 pub mod pages;
 pub mod unsubscribe;
 

@@ -9,7 +9,10 @@ use serde::Deserialize;
 
 use super::pages::UnsubscribePage;
 use super::{render, resolve};
-use crate::store::Purpose;
+use crate::domain::Consent;
+use crate::domain::machine::{Channel, Command};
+use crate::store::{Purpose, StoreError};
+use crate::usecases::context;
 use crate::web::{AppState, PageError};
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +69,15 @@ pub async fn confirm(
         .suppress(email, scope, state.clock.now())
         .await?;
     tracing::info!(intro = %intro.id, everyone, "intro requests stopped by the recipient");
+    // Stopping the asks answers this one, too: it closes as a no.
+    if intro.party(record.role).consent == Consent::Asked && !intro.status.is_final() {
+        let ctx = context(state.clock.as_ref(), state.timings, Channel::Web);
+        let command = Command::OptOut { role: record.role };
+        match state.store.apply(&intro.id, None, command, ctx).await {
+            Ok(_) | Err(StoreError::Machine(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let done_text = if everyone {
         "You will not get intro requests from anyone on this twoyes again.".to_string()
     } else {

@@ -778,3 +778,32 @@ fn next_due_names_the_timer_that_comes_first() {
         ))
     );
 }
+
+#[test]
+fn after_downtime_an_ask_past_its_expiry_expires_instead_of_being_reminded() {
+    let flow = Flow::started(Mode::TargetFirst);
+    let late = T0.plus(8 * DAY);
+    assert_eq!(
+        machine::due_now(&flow.intro, &flow.timings, late),
+        Some(Command::Expire { role: Role::Target })
+    );
+    let on_time = T0.plus(3 * DAY);
+    assert_eq!(
+        machine::due_now(&flow.intro, &flow.timings, on_time),
+        Some(Command::Remind { role: Role::Target })
+    );
+    assert_eq!(
+        machine::due_now(&flow.intro, &flow.timings, T0.plus(DAY)),
+        None
+    );
+}
+
+#[test]
+fn opting_out_of_asks_closes_the_intro_as_that_persons_no() {
+    let mut flow = Flow::started(Mode::Parallel);
+    let effects = flow.apply(Command::OptOut { role: Role::Target });
+    assert_eq!(flow.intro.status, IntroStatus::Declined);
+    assert_eq!(flow.intro.target.consent, Consent::Declined);
+    assert!(effects.contains(&Effect::Notify(Notice::OptedOut { role: Role::Target })));
+    assert_eq!(relays(&effects), vec![Role::Requester]);
+}

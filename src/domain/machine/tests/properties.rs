@@ -21,6 +21,7 @@ enum Action {
     Remind(Role),
     Expire(Role),
     AskAgain(Role),
+    OptOut(Role),
     /// Move the clock on by this many milliseconds.
     Advance(u64),
     /// Move the clock to the next timer (if it is later) and fire it.
@@ -73,6 +74,7 @@ fn command_for(action: &Action, now: Timestamp, n: usize) -> Option<Command> {
         Action::Remind(role) => Command::Remind { role: *role },
         Action::Expire(role) => Command::Expire { role: *role },
         Action::AskAgain(role) => Command::AskAgain { role: *role },
+        Action::OptOut(role) => Command::OptOut { role: *role },
         Action::Advance(_) | Action::NextDue => return None,
     };
     Some(command)
@@ -105,6 +107,7 @@ fn expected_event(command: &Command) -> (EventKind, Actor, Option<Role>) {
         Command::Remind { role } => (EventKind::Reminded, Actor::System, Some(*role)),
         Command::Expire { role } => (EventKind::Expired, Actor::System, Some(*role)),
         Command::AskAgain { role } => (EventKind::AskedAgain, Actor::System, Some(*role)),
+        Command::OptOut { role } => (EventKind::OptedOut, Actor::Party(*role), Some(*role)),
     }
 }
 
@@ -277,6 +280,7 @@ fn check_transition(
         let (who, consent, status) = match n {
             Notice::Declined { role } => (*role, Consent::Declined, IntroStatus::Declined),
             Notice::Withdrawn { role } => (*role, Consent::Withdrawn, IntroStatus::Declined),
+            Notice::OptedOut { role } => (*role, Consent::Declined, IntroStatus::Declined),
             Notice::Expired { role } => (*role, Consent::Expired, IntroStatus::Expired),
             Notice::Snoozed { role, until } => {
                 prop_assert_eq!(after.party(*role).snooze_until, Some(*until));
@@ -431,7 +435,8 @@ fn check_refusal(
         | Command::Settle { role }
         | Command::Remind { role }
         | Command::Expire { role }
-        | Command::AskAgain { role } => Some(before.party(*role)),
+        | Command::AskAgain { role }
+        | Command::OptOut { role } => Some(before.party(*role)),
         Command::Start | Command::Cancel => None,
     };
     match (e, party) {
@@ -586,6 +591,7 @@ fn action() -> impl Strategy<Value = Action> {
         2 => role().prop_map(Action::Remind),
         2 => role().prop_map(Action::Expire),
         2 => role().prop_map(Action::AskAgain),
+        1 => role().prop_map(Action::OptOut),
         1 => Just(Action::Start),
         10 => advance().prop_map(Action::Advance),
         8 => Just(Action::NextDue),
