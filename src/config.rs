@@ -120,13 +120,29 @@ pub struct HttpArgs {
     pub bind: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum SmtpSettings {
     Plain {
         host: String,
         port: u16,
         credentials: Option<(String, String)>,
     },
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let SmtpSettings::Plain {
+            host,
+            port,
+            credentials,
+        } = self;
+        f.debug_struct("Plain")
+            .field("host", host)
+            .field("port", port)
+            .field("user", &credentials.as_ref().map(|(user, _)| user))
+            .field("password", &credentials.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Every setting, parsed.
@@ -327,8 +343,19 @@ fn parse_smtp_url(text: &str) -> anyhow::Result<SmtpSettings> {
         let (user, pass) = u.split_once(':').unwrap_or((u, ""));
         (percent_decode(user), percent_decode(pass))
     });
+    let host = host.trim_matches(['[', ']']);
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if credentials.is_some() && !loopback {
+        bail!(
+            "smtp-url: a password is only sent over plain SMTP to a relay on this machine \
+             (localhost); this version has no TLS yet"
+        );
+    }
     Ok(SmtpSettings::Plain {
-        host: host.trim_matches(['[', ']']).to_string(),
+        host: host.to_string(),
         port,
         credentials,
     })
@@ -369,12 +396,20 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_smtp_url("smtp://me%40x.org:p%3Ass@mail.example.com:587").unwrap(),
+            parse_smtp_url("smtp://me%40x.org:p%3Ass@127.0.0.1:587").unwrap(),
             SmtpSettings::Plain {
-                host: "mail.example.com".into(),
+                host: "127.0.0.1".into(),
                 port: 587,
                 credentials: Some(("me@x.org".into(), "p:ss".into()))
             }
+        );
+        assert!(parse_smtp_url("smtp://me:secret@mail.example.com:587").is_err());
+        assert!(
+            !format!(
+                "{:?}",
+                parse_smtp_url("smtp://me:secret@localhost:25").unwrap()
+            )
+            .contains("secret")
         );
         assert!(parse_smtp_url("http://x").is_err());
         assert!(parse_smtp_url("smtp://host:notaport").is_err());

@@ -30,7 +30,7 @@ pub enum ProposeError {
     #[error("{0}")]
     Invalid(ParseError),
     /// One of the two has asked not to get intro requests from this connector.
-    #[error("{name} has asked not to receive intro requests from you")]
+    #[error("{name} has asked not to receive intro requests")]
     OptedOut { name: String },
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -5,7 +5,7 @@ use super::print_json;
 use crate::app::open_store;
 use crate::config::Settings;
 use crate::domain::{Clock, EmailAddress, Handle, PersonName, SystemClock, Token};
-use crate::store::{Connector, NewConnector, Store};
+use crate::store::{Connector, NewConnector, Store, StoreError};
 
 #[derive(Debug, Subcommand)]
 pub enum ConnectorCommand {
@@ -73,22 +73,29 @@ pub async fn run_connector(settings: &Settings, command: ConnectorCommand) -> an
     } = command;
     let email = EmailAddress::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     let name = PersonName::parse(&name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let chosen = handle.is_some();
     let handle = match handle {
         Some(h) => Some(Handle::parse(&h).map_err(|e| anyhow::anyhow!("--handle: {e}"))?),
         None => Handle::suggest(email.as_str()),
     };
     let store = open_store(settings).await?;
-    let connector = store
-        .add_connector(
-            NewConnector {
-                email,
-                name,
-                handle,
-                is_admin: admin,
-            },
-            SystemClock.now(),
-        )
-        .await?;
+    let new = NewConnector {
+        email,
+        name,
+        handle,
+        is_admin: admin,
+    };
+    let connector = match store.add_connector(new.clone(), SystemClock.now()).await {
+        // A handle we suggested is taken: the connector can pick one later.
+        Err(StoreError::Conflict(message)) if !chosen && message.contains("handle") => {
+            let new = NewConnector {
+                handle: None,
+                ..new
+            };
+            store.add_connector(new, SystemClock.now()).await?
+        }
+        other => other?,
+    };
     if json {
         print_json(&connector_json(&connector))
     } else {

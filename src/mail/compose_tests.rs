@@ -108,7 +108,7 @@ fn user_text_is_escaped_in_html_and_kept_in_text() {
     );
     assert!(ask.text.contains("https://intros.example/o/TOKEN"));
     assert!(
-        ask.text.contains("gave twoyes your address"),
+        ask.text.contains("gave your address to twoyes"),
         "GDPR Art. 14: where the address came from"
     );
     assert!(ask.text.contains("https://intros.example/u/UNSUB"));

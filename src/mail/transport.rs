@@ -138,6 +138,51 @@ impl SmtpTransport {
         }
     }
 
+    /// Connects, greets and authenticates, all within the timeout.
+    async fn open(&self) -> Result<AsyncSmtpConnection, SendError> {
+        tokio::time::timeout(self.timeout, self.connect())
+            .await
+            .map_err(|_| {
+                SendError::Temporary(format!(
+                    "the SMTP server at {}:{} did not greet in time",
+                    self.host, self.port
+                ))
+            })?
+    }
+
+    /// Sends one message; gives the connection back if it can be reused.
+    async fn send_on(
+        &self,
+        mut conn: AsyncSmtpConnection,
+        message: &OutgoingMessage,
+    ) -> (Result<(), SendError>, Option<AsyncSmtpConnection>) {
+        let result =
+            tokio::time::timeout(self.timeout, conn.send(&message.envelope, &message.raw)).await;
+        match result {
+            Ok(Ok(_)) => (Ok(()), Some(conn)),
+            Ok(Err(e)) => {
+                let err = classify(e);
+                // After a refused message the session is still usable; after
+                // anything else start afresh.
+                if matches!(err, SendError::Permanent(_)) && !conn.has_broken() {
+                    (Err(err), Some(conn))
+                } else {
+                    conn.abort().await;
+                    (Err(err), None)
+                }
+            }
+            Err(_) => {
+                conn.abort().await;
+                (
+                    Err(SendError::Temporary(
+                        "the SMTP server did not answer in time".into(),
+                    )),
+                    None,
+                )
+            }
+        }
+    }
+
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
         let addr = (self.host.as_str(), self.port);
         let stream = tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr))
@@ -185,33 +230,28 @@ fn classify(e: lettre::transport::smtp::Error) -> SendError {
 impl Transport for SmtpTransport {
     async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
         let mut slot = self.connection.lock().await;
-        let mut conn = match slot.take() {
-            Some(conn) if !conn.has_broken() => conn,
-            _ => self.connect().await?,
+        let reused = slot.take().filter(|conn| !conn.has_broken());
+        let was_reused = reused.is_some();
+        let conn = match reused {
+            Some(conn) => conn,
+            None => self.open().await?,
         };
-        let result =
-            tokio::time::timeout(self.timeout, conn.send(&message.envelope, &message.raw)).await;
-        match result {
-            Ok(Ok(_)) => {
-                *slot = Some(conn);
+        match self.send_on(conn, message).await {
+            (Ok(()), conn) => {
+                *slot = conn;
                 Ok(())
             }
-            Ok(Err(e)) => {
-                let err = classify(e);
-                // After a refused message the session is still usable; after
-                // anything else start afresh.
-                if matches!(err, SendError::Permanent(_)) && !conn.has_broken() {
-                    *slot = Some(conn);
-                } else {
-                    conn.abort().await;
-                }
-                Err(err)
+            // A server may close a connection that sat idle: a failure on a
+            // reused connection gets one fresh connection before it counts.
+            (Err(SendError::Temporary(_)), _) if was_reused => {
+                let conn = self.open().await?;
+                let (result, conn) = self.send_on(conn, message).await;
+                *slot = conn;
+                result
             }
-            Err(_) => {
-                conn.abort().await;
-                Err(SendError::Temporary(
-                    "the SMTP server did not answer in time".into(),
-                ))
+            (Err(e), conn) => {
+                *slot = conn;
+                Err(e)
             }
         }
     }

@@ -28,6 +28,8 @@ pub enum StoreError {
     Machine(#[from] MachineError),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Config(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -24,7 +24,7 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            Err(StoreError::Conflict(format!(
+            Err(StoreError::Config(format!(
                 "the database URL must start with sqlite:// or postgres:// (got `{}`)",
                 url.split(':').next().unwrap_or("")
             )))

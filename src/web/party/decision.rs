@@ -71,8 +71,10 @@ async fn page_for(
         Consent::Asked => {
             let connector = state.store.connector(&intro.connector_id).await?;
             let today = now.to_datetime().date_naive();
+            let ask = AskView::new(intro, &connector.name, role);
             let page = DecidePage {
-                ask: AskView::new(intro, &connector.name, role),
+                card: ask.card().map_err(|e| PageError::internal(&e))?,
+                ask,
                 error: error.clone(),
                 can_snooze: !party.has_snoozed,
                 note: form.note.clone().unwrap_or_default(),
@@ -106,6 +108,16 @@ async fn page_for(
                 "You both said yes. The introduction email is on its way to you and {other_first}."
             ),
         ),
+        Consent::Accepted
+            if intro.party(role.other()).consent == Consent::Accepted && !looks_open =>
+        {
+            (
+                "You both said yes!".to_string(),
+                format!(
+                    "The introduction to {other_first} goes out as soon as the time to undo has passed."
+                ),
+            )
+        }
         Consent::Accepted => (
             "Thank you, you said yes".to_string(),
             format!(
@@ -138,6 +150,9 @@ async fn page_for(
         headline,
         detail,
         can_undo: undo_until.is_some() && (!intro.status.is_final() || looks_open),
+        undo_minutes: undo_until
+            .map(|t| now.until(t).as_secs().div_ceil(60))
+            .unwrap_or(0),
         undo_until: undo_until
             .map(|t| t.to_datetime().format("%H:%M").to_string())
             .unwrap_or_default(),
@@ -203,7 +218,9 @@ pub async fn decide(
     let (record, intro) = resolve(&state, &token, Purpose::Decide).await?;
     let role = record.role;
     let connector = state.store.connector(&intro.connector_id).await?;
-    let shown = AskView::new(&intro, &connector.name, role).text_hash();
+    let shown = AskView::new(&intro, &connector.name, role)
+        .text_hash()
+        .map_err(|e| PageError::internal(&e))?;
     let command = match command_from(&form, role, shown, state.clock.now()) {
         Ok(command) => command,
         Err(problem) => return page_for(&state, &intro, role, Some(problem), &form).await,

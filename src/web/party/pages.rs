@@ -34,22 +34,31 @@ impl AskView {
         }
     }
 
-    /// The exact words shown, as one canonical text.
-    pub fn text_hash(&self) -> String {
-        text_hash(&format!(
-            "{} would like to introduce you to {}\n\n{}\n\n{}",
-            self.connector_name,
-            self.other_name,
-            self.reason,
-            self.other_blurb.as_deref().unwrap_or("")
-        ))
+    /// The ask as the page shows it: the part of the page a decision
+    /// answers, rendered (and escaped) exactly as sent to the browser.
+    pub fn card(&self) -> Result<String, askama::Error> {
+        AskCard { ask: self }.render()
     }
+
+    /// The hash recorded with a decision: of the rendered ask card, so it
+    /// changes when the words or their template change.
+    pub fn text_hash(&self) -> Result<String, askama::Error> {
+        Ok(text_hash(&self.card()?))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "party/ask_card.html")]
+struct AskCard<'a> {
+    ask: &'a AskView,
 }
 
 #[derive(Template)]
 #[template(path = "party/decide.html")]
 pub struct DecidePage {
     pub ask: AskView,
+    /// `AskView::card`, already rendered and escaped.
+    pub card: String,
     pub error: Option<String>,
     pub can_snooze: bool,
     pub note: String,
@@ -67,6 +76,8 @@ pub struct DecidedPage {
     pub detail: String,
     pub can_undo: bool,
     pub undo_until: String,
+    /// Whole minutes left to undo, rounded up.
+    pub undo_minutes: u64,
     pub can_withdraw: bool,
 }
 
