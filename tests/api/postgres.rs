@@ -17,5 +17,7 @@ mod happy_path;
 mod hidden_closure;
 #[path = "party_flows.rs"]
 mod party_flows;
+#[path = "scale_out.rs"]
+mod scale_out;
 #[path = "smtp_delivery.rs"]
 mod smtp_delivery;
