@@ -10,8 +10,9 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Settings, SmtpSettings};
+use crate::config::Settings;
 use crate::domain::{Clock, SystemClock};
+use crate::mail::dkim::DkimSigner;
 use crate::mail::{FileTransport, SmtpTransport, Transport};
 use crate::store::{SqlStore, Store, StoreOptions};
 use crate::web::{AppState, router};
@@ -94,26 +95,27 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<SqlStore>> {
     Ok(Arc::new(store))
 }
 
+/// The DKIM signer the settings ask for, if any.
+pub fn make_dkim_signer(settings: &Settings) -> anyhow::Result<Option<Arc<DkimSigner>>> {
+    let Some(dkim) = &settings.dkim else {
+        return Ok(None);
+    };
+    let signer =
+        DkimSigner::new(&dkim.key_pem, &dkim.selector, &dkim.domain).context("dkim-key")?;
+    Ok(Some(Arc::new(signer)))
+}
+
 pub fn make_transport(settings: &Settings) -> anyhow::Result<Arc<dyn Transport>> {
     Ok(match &settings.smtp {
         None => Arc::new(
             FileTransport::new(settings.mail_dir())
                 .with_context(|| format!("Failed to create {}", settings.mail_dir().display()))?,
         ),
-        Some(SmtpSettings::Plain {
-            host,
-            port,
-            credentials,
-        }) => {
+        Some(smtp) => {
             // A send must end well inside the lease, or another worker could
             // take the email over while it is still being sent.
             let timeout = (settings.outbox_lease / 3).min(Duration::from_secs(30));
-            Arc::new(SmtpTransport::new(
-                host.clone(),
-                *port,
-                credentials.clone(),
-                timeout,
-            ))
+            Arc::new(SmtpTransport::new(smtp.clone(), timeout).map_err(anyhow::Error::msg)?)
         }
     })
 }
@@ -141,6 +143,7 @@ pub fn make_worker(
         lease: settings.outbox_lease,
         idle_poll: overrides.idle_poll.unwrap_or(Duration::from_secs(1)),
         token_secret: load_or_create_secret(&settings.data_dir)?,
+        dkim: make_dkim_signer(settings)?,
     };
     Ok(Worker::new(store, clock, transport, worker_settings))
 }

@@ -3,6 +3,7 @@
 
 mod connector;
 mod intro;
+mod mail;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,9 @@ pub enum Command {
     /// Propose, list, show and cancel intros.
     #[command(subcommand)]
     Intro(intro::IntroCommand),
+    /// Check mail delivery.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
 }
 
 fn init_logging(default: &str) {
@@ -88,6 +92,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Intro(cmd) => {
             init_logging("warn");
             intro::run(&settings, cmd).await
+        }
+        Command::Mail(cmd) => {
+            init_logging("warn");
+            mail::run(&settings, cmd).await
         }
     }
 }

@@ -146,6 +146,41 @@ impl Composer {
             OutboxKind::Introduction => "introduction",
             OutboxKind::Relay => "relay",
             OutboxKind::FollowUp => "follow_up",
+            OutboxKind::Notice if item.payload["notice"] == "delivery_failed" => {
+                let payload = &item.payload;
+                let failed = payload["failed_recipient"]
+                    .as_str()
+                    .and_then(Recipient::parse);
+                let mailbox = |p: &Party| format!("{} <{}>", p.name, p.email);
+                let failed_to = match failed {
+                    Some(Recipient::Requester) => mailbox(&intro.requester),
+                    Some(Recipient::Target) => mailbox(&intro.target),
+                    Some(Recipient::BothParties) => {
+                        format!(
+                            "{} and {}",
+                            mailbox(&intro.requester),
+                            mailbox(&intro.target)
+                        )
+                    }
+                    Some(Recipient::Connector) | None => {
+                        format!("{} <{}>", connector.name, connector.email)
+                    }
+                };
+                let kind = payload["failed_kind"].as_str().unwrap_or("");
+                let label = match OutboxKind::parse(kind) {
+                    Some(OutboxKind::Ask) => "ask",
+                    Some(OutboxKind::Reminder) => "reminder",
+                    Some(OutboxKind::Introduction) => "introduction",
+                    Some(OutboxKind::Relay) => "closing",
+                    Some(OutboxKind::FollowUp) => "follow-up",
+                    _ => "notice",
+                };
+                ctx["notice"] = json!("delivery_failed");
+                ctx["failed_to"] = json!(failed_to);
+                ctx["failed_kind"] = json!(label);
+                ctx["reply"] = payload["reply"].clone();
+                "notice"
+            }
             OutboxKind::Notice => {
                 let payload = &item.payload;
                 let role = payload["role"]

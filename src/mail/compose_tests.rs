@@ -196,3 +196,37 @@ fn the_connector_notice_carries_the_private_reason() {
     assert!(email.subject.contains("Tom Target said no"));
     assert!(email.text.contains("Too busy until spring"));
 }
+
+#[test]
+fn a_failed_delivery_notice_names_the_address_and_the_reply() {
+    let composer = Composer::new();
+    let notice = item(
+        OutboxKind::Notice,
+        Recipient::Connector,
+        json!({"notice": "delivery_failed", "failed_kind": "ask", "failed_recipient": "target",
+               "reply": "550 5.1.1 <tom@example.net>: no such user"}),
+    );
+    let email = composer
+        .render(
+            &notice,
+            &intro("A reason", "A blurb"),
+            &connector(),
+            &links(),
+            WEEK,
+        )
+        .unwrap();
+    assert_eq!(
+        email.subject,
+        "An email to Tom Target <tom@example.net> could not be delivered"
+    );
+    assert!(
+        email
+            .text
+            .contains("550 5.1.1 <tom@example.net>: no such user")
+    );
+    assert!(
+        email
+            .html
+            .contains("550 5.1.1 &lt;tom@example.net&gt;: no such user")
+    );
+}

@@ -3,14 +3,15 @@
 mod compose;
 #[cfg(test)]
 mod compose_tests;
+pub mod dkim;
 mod message;
+mod smtp;
 mod transport;
 
 pub use compose::{Composer, Links, Rendered};
 pub use message::{MessageParts, build_message};
-pub use transport::{
-    FileTransport, MemoryTransport, OutgoingMessage, SendError, SmtpTransport, Transport,
-};
+pub use smtp::SmtpTransport;
+pub use transport::{FileTransport, MemoryTransport, OutgoingMessage, SendError, Transport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {

@@ -212,7 +212,14 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
         error: &str,
     ) -> StoreResult<bool>;
-    async fn outbox_failed(&self, outbox_id: &str, worker: &str, error: &str) -> StoreResult<bool>;
+    /// Marks it failed for good and tells the connector (unless it was a notice).
+    async fn outbox_failed(
+        &self,
+        outbox_id: &str,
+        worker: &str,
+        error: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Gives a claimed email back unsent, for the next pass.
     async fn outbox_release(&self, outbox_id: &str, worker: &str) -> StoreResult<bool>;
     async fn outbox_skipped(&self, outbox_id: &str, worker: &str, why: &str) -> StoreResult<bool>;

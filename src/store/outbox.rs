@@ -35,6 +35,31 @@ fn outbox_from_row(row: &AnyRow) -> StoreResult<OutboxItem> {
     })
 }
 
+/// A server's reply may quote the message; anything shaped like a link
+/// token (43 URL-safe base64 characters) is blanked before it is kept.
+fn redact_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 40 {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 /// Addresses are kept as a hash in the suppression list, so the list itself
 /// does not hold anyone's address.
 fn address_hash(email: &EmailAddress) -> String {
@@ -153,25 +178,72 @@ impl SqlStore {
         Ok(done)
     }
 
-    pub(super) async fn outbox_final_tx(
+    pub(super) async fn outbox_skipped_tx(
         &self,
         outbox_id: &str,
         worker: &str,
-        status: &'static str,
         why: &str,
     ) -> StoreResult<bool> {
-        let sql = match status {
-            "failed" => {
-                "update outbox set status = 'failed', sent_at = $1, last_error = $2, lease_owner = null, lease_until = null
-                 where outbox_id = $3 and lease_owner = $4 and status = 'pending'"
-            }
-            _ => {
-                "update outbox set status = 'skipped', sent_at = $1, last_error = $2, lease_owner = null, lease_until = null
-                 where outbox_id = $3 and lease_owner = $4 and status = 'pending'"
-            }
-        };
+        let sql = "update outbox set status = 'skipped', sent_at = $1, last_error = $2, lease_owner = null, lease_until = null
+                 where outbox_id = $3 and lease_owner = $4 and status = 'pending'";
         self.finish_leased(sql, outbox_id, worker, None, Some(why))
             .await
+    }
+
+    /// Marks a row failed for good and, unless it was itself a notice, tells
+    /// the connector in the same transaction.
+    pub(super) async fn outbox_failed_tx(
+        &self,
+        outbox_id: &str,
+        worker: &str,
+        error: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "select kind, recipient, intro_id, connector_id from outbox
+             where outbox_id = $1 and lease_owner = $2 and status = 'pending'",
+        )
+        .bind(outbox_id)
+        .bind(worker)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(false) };
+        let kind: String = row.try_get("kind")?;
+        sqlx::query(
+            "update outbox set status = 'failed', sent_at = $1, last_error = $2, lease_owner = null, lease_until = null
+             where outbox_id = $3",
+        )
+        .bind(now.as_millis())
+        .bind(error)
+        .bind(outbox_id)
+        .execute(&mut *tx)
+        .await?;
+        if kind != OutboxKind::Notice.as_str() {
+            let payload = serde_json::json!({
+                "notice": "delivery_failed",
+                "failed_kind": kind,
+                "failed_recipient": row.try_get::<String, _>("recipient")?,
+                "reply": redact_tokens(error),
+            });
+            let notice_id = new_id();
+            sqlx::query(
+                "insert into outbox (outbox_id, intro_id, connector_id, kind, recipient, payload, message_id, status,
+                     attempts, not_before, created_at)
+                 values ($1, $2, $3, 'notice', 'connector', $4, $5, 'pending', 0, $6, $6)",
+            )
+            .bind(&notice_id)
+            .bind(row.try_get::<String, _>("intro_id")?)
+            .bind(row.try_get::<String, _>("connector_id")?)
+            .bind(payload.to_string())
+            .bind(format!("<{}@{}>", uuid::Uuid::new_v4().simple(), self.options.message_id_domain))
+            .bind(now.as_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.wake_workers();
+        Ok(true)
     }
 
     pub(super) async fn outbox_release_tx(
@@ -392,5 +464,18 @@ impl SqlStore {
                 .map(|o| (now.as_millis() - o).max(0) as f64 / 1000.0)
                 .unwrap_or(0.0),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn token_shaped_words_are_redacted_from_server_replies() {
+        let token = "MdNSHccA11Dt8r9_ODmrYJELl6IEtcJe9EioVGBG3nw";
+        let reply =
+            format!("550 5.7.1 message refused: https://x.example/o/{token} looks like spam");
+        let redacted = super::redact_tokens(&reply);
+        assert!(!redacted.contains(token), "{redacted}");
+        assert!(redacted.starts_with("550 5.7.1 message refused: https://x.example/o/[redacted]"));
     }
 }

@@ -145,16 +145,20 @@ impl Store for SqlStore {
     ) -> StoreResult<bool> {
         self.outbox_retry_tx(outbox_id, worker, at, error).await
     }
-    async fn outbox_failed(&self, outbox_id: &str, worker: &str, error: &str) -> StoreResult<bool> {
-        self.outbox_final_tx(outbox_id, worker, "failed", error)
-            .await
+    async fn outbox_failed(
+        &self,
+        outbox_id: &str,
+        worker: &str,
+        error: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.outbox_failed_tx(outbox_id, worker, error, now).await
     }
     async fn outbox_release(&self, outbox_id: &str, worker: &str) -> StoreResult<bool> {
         self.outbox_release_tx(outbox_id, worker).await
     }
     async fn outbox_skipped(&self, outbox_id: &str, worker: &str, why: &str) -> StoreResult<bool> {
-        self.outbox_final_tx(outbox_id, worker, "skipped", why)
-            .await
+        self.outbox_skipped_tx(outbox_id, worker, why).await
     }
     async fn next_outbox_at(&self) -> StoreResult<Option<Timestamp>> {
         self.next_outbox_at_query().await

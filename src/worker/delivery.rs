@@ -72,7 +72,7 @@ impl Worker {
             Err(e) => {
                 tracing::error!(error = %e, "email could not be built");
                 self.store
-                    .outbox_failed(&item.id, &self.id, &e.to_string())
+                    .outbox_failed(&item.id, &self.id, &e.to_string(), self.clock.now())
                     .await?;
                 return Ok(());
             }
@@ -92,7 +92,9 @@ impl Worker {
             Err(SendError::Temporary(e)) if item.attempts >= MAX_ATTEMPTS => {
                 tracing::error!(error = %e, "temporary failures for too long; giving up");
                 let why = format!("gave up after {} attempts; last: {e}", item.attempts);
-                self.store.outbox_failed(&item.id, &self.id, &why).await?;
+                self.store
+                    .outbox_failed(&item.id, &self.id, &why, self.clock.now())
+                    .await?;
             }
             Err(SendError::Temporary(e)) => {
                 let delay = self.backoff(item.attempts);
@@ -103,7 +105,9 @@ impl Worker {
             }
             Err(SendError::Permanent(e)) => {
                 tracing::error!(error = %e, "the server refused this email for good");
-                self.store.outbox_failed(&item.id, &self.id, &e).await?;
+                self.store
+                    .outbox_failed(&item.id, &self.id, &e, self.clock.now())
+                    .await?;
             }
         }
         Ok(())
@@ -215,7 +219,10 @@ impl Worker {
             list_unsubscribe,
             date: self.clock.now(),
         };
-        let message = build_message(&parts, &rendered)?;
+        let mut message = build_message(&parts, &rendered)?;
+        if let Some(signer) = &self.settings.dkim {
+            signer.sign(&mut message);
+        }
         Ok(OutgoingMessage {
             outbox_id: item.id.clone(),
             message_id: item.message_id.clone(),

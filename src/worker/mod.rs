@@ -32,6 +32,8 @@ pub struct WorkerSettings {
     /// processes may have added some).
     pub idle_poll: Duration,
     pub token_secret: Arc<Vec<u8>>,
+    /// Signs every message when DKIM is configured.
+    pub dkim: Option<Arc<crate::mail::dkim::DkimSigner>>,
 }
 
 pub struct Worker {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use mail_parser::MessageParser;
 use serde_json::{Value, json};
 use twoyes::app::{Application, Overrides};
-use twoyes::config::{HttpArgs, SettingArgs, Settings, SmtpSettings};
+use twoyes::config::{HttpArgs, SettingArgs, Settings, SmtpSettings, SmtpTls};
 use twoyes::domain::{Clock, ManualClock, Timestamp, Token};
 use twoyes::mail::MemoryTransport;
 use twoyes::store::{Connector, NewConnector, Store};
@@ -224,10 +224,15 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     let clock = Arc::new(ManualClock::new(START));
     let mail = MemoryTransport::default();
     if let Some(port) = config.smtp_port {
-        settings.smtp = Some(SmtpSettings::Plain {
+        settings.smtp = Some(SmtpSettings {
             host: "127.0.0.1".into(),
             port,
+            tls: SmtpTls::Plain,
             credentials: None,
+            ca_file: None,
+            pool_size: 4,
+            recycle_after: 100,
+            max_per_second: None,
         });
     }
     let overrides = Overrides {

@@ -12,6 +12,10 @@ use anyhow::{Context as _, bail};
 use crate::domain::time::parse_duration;
 use crate::domain::{EmailAddress, RelayDelay, Timings};
 
+mod smtp;
+
+pub use smtp::{DkimSettings, SmtpSettings, SmtpTls};
+
 /// Raw setting values as given by flags or the environment (clap fills
 /// these); `None` means "not given here".
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -107,6 +111,37 @@ pub struct SettingArgs {
         value_name = "DURATION"
     )]
     pub smtp_retry_max: Option<String>,
+    /// SMTP connections kept open and used in parallel.
+    #[arg(long, global = true, env = "TWOYES_SMTP_POOL_SIZE", value_name = "N")]
+    pub smtp_pool_size: Option<String>,
+    /// An SMTP connection is closed and replaced after this many messages.
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_SMTP_RECYCLE_AFTER",
+        value_name = "N"
+    )]
+    pub smtp_recycle_after: Option<String>,
+    /// At most this many messages per second, to stay inside a provider's limits (default: unlimited).
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_SMTP_MAX_PER_SECOND",
+        value_name = "RATE"
+    )]
+    pub smtp_max_per_second: Option<String>,
+    /// A PEM file of extra certificate authorities to trust for SMTP TLS (for a private relay).
+    #[arg(long, global = true, env = "TWOYES_SMTP_CA_FILE", value_name = "FILE")]
+    pub smtp_ca_file: Option<String>,
+    /// Sign every message with this DKIM private key (PEM, RSA or Ed25519).
+    #[arg(long, global = true, env = "TWOYES_DKIM_KEY", value_name = "FILE")]
+    pub dkim_key: Option<String>,
+    /// The DKIM selector (the `s=` tag; DNS at <selector>._domainkey.<domain>).
+    #[arg(long, global = true, env = "TWOYES_DKIM_SELECTOR", value_name = "NAME")]
+    pub dkim_selector: Option<String>,
+    /// The DKIM signing domain (the `d=` tag).
+    #[arg(long, global = true, env = "TWOYES_DKIM_DOMAIN", value_name = "DOMAIN")]
+    pub dkim_domain: Option<String>,
     /// The origin used in every emailed link (default: http://<bind>). Workers need it too.
     #[arg(long, global = true, env = "TWOYES_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
@@ -118,31 +153,6 @@ pub struct HttpArgs {
     /// HTTP listen address.
     #[arg(long, env = "TWOYES_BIND", value_name = "ADDR")]
     pub bind: Option<String>,
-}
-
-#[derive(Clone, PartialEq, Eq)]
-pub enum SmtpSettings {
-    Plain {
-        host: String,
-        port: u16,
-        credentials: Option<(String, String)>,
-    },
-}
-
-impl std::fmt::Debug for SmtpSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let SmtpSettings::Plain {
-            host,
-            port,
-            credentials,
-        } = self;
-        f.debug_struct("Plain")
-            .field("host", host)
-            .field("port", port)
-            .field("user", &credentials.as_ref().map(|(user, _)| user))
-            .field("password", &credentials.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
 }
 
 /// Every setting, parsed.
@@ -158,10 +168,11 @@ pub struct Settings {
     pub smtp_retry_base: Duration,
     pub smtp_retry_max: Duration,
     pub outbox_lease: Duration,
+    pub dkim: Option<DkimSettings>,
 }
 
 /// The keys `twoyes.toml` may hold. Settings of SPEC §4 that this version
-/// does not implement yet (cooldown, daily ask cap, send-rate cap, DKIM) are
+/// does not implement yet (cooldown, the daily ask cap) are
 /// refused rather than silently ignored.
 const KNOWN: &[&str] = &[
     "data-dir",
@@ -179,6 +190,13 @@ const KNOWN: &[&str] = &[
     "smtp-retry-base",
     "smtp-retry-max",
     "outbox-lease",
+    "smtp-pool-size",
+    "smtp-recycle-after",
+    "smtp-max-per-second",
+    "smtp-ca-file",
+    "dkim-key",
+    "dkim-selector",
+    "dkim-domain",
 ];
 
 fn read_file(data_dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
@@ -238,7 +256,17 @@ impl Settings {
             pick(&args.mail_from, "mail-from").unwrap_or_else(|| "twoyes@localhost".into());
         let mail_from = parse_mail_from(&mail_from_text)?;
         let smtp = pick(&args.smtp_url, "smtp-url")
-            .map(|u| parse_smtp_url(&u))
+            .map(|u| {
+                smtp::parse(
+                    &u,
+                    smtp::Tuning {
+                        pool_size: pick(&args.smtp_pool_size, "smtp-pool-size"),
+                        recycle_after: pick(&args.smtp_recycle_after, "smtp-recycle-after"),
+                        max_per_second: pick(&args.smtp_max_per_second, "smtp-max-per-second"),
+                        ca_file: pick(&args.smtp_ca_file, "smtp-ca-file"),
+                    },
+                )
+            })
             .transpose()?;
 
         let relay_text =
@@ -287,6 +315,11 @@ impl Settings {
             smtp_retry_base,
             smtp_retry_max,
             outbox_lease,
+            dkim: smtp::parse_dkim(
+                pick(&args.dkim_key, "dkim-key"),
+                pick(&args.dkim_selector, "dkim-selector"),
+                pick(&args.dkim_domain, "dkim-domain"),
+            )?,
         })
     }
 
@@ -311,109 +344,9 @@ fn parse_mail_from(text: &str) -> anyhow::Result<EmailAddress> {
     EmailAddress::parse_sender(text).map_err(|e| anyhow::anyhow!("mail-from: {e}"))
 }
 
-fn parse_smtp_url(text: &str) -> anyhow::Result<SmtpSettings> {
-    let hint = "smtp-url: expected smtp://[user:pass@]host:port";
-    let rest = if let Some(rest) = text.strip_prefix("smtp://") {
-        rest
-    } else if text.starts_with("smtps://") {
-        bail!(
-            "smtp-url: smtps:// (implicit TLS) is not supported by this version yet; use smtp:// to a local relay"
-        );
-    } else {
-        bail!("{hint}");
-    };
-    if rest.contains("tls=") {
-        bail!(
-            "smtp-url: tls=required (STARTTLS) is not supported by this version yet; use smtp:// to a local relay"
-        );
-    }
-    let rest = rest.split(['?', '/']).next().unwrap_or("");
-    let (userinfo, hostport) = match rest.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, rest),
-    };
-    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "25"));
-    let port: u16 = port
-        .parse()
-        .map_err(|_| anyhow::anyhow!("{hint} (the port `{port}` is not a number)"))?;
-    if host.is_empty() {
-        bail!("{hint}");
-    }
-    let credentials = userinfo.map(|u| {
-        let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-        (percent_decode(user), percent_decode(pass))
-    });
-    let host = host.trim_matches(['[', ']']);
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if credentials.is_some() && !loopback {
-        bail!(
-            "smtp-url: a password is only sent over plain SMTP to a relay on this machine \
-             (localhost); this version has no TLS yet"
-        );
-    }
-    Ok(SmtpSettings::Plain {
-        host: host.to_string(),
-        port,
-        credentials,
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn smtp_urls_parse_with_and_without_credentials() {
-        assert_eq!(
-            parse_smtp_url("smtp://127.0.0.1:2525").unwrap(),
-            SmtpSettings::Plain {
-                host: "127.0.0.1".into(),
-                port: 2525,
-                credentials: None
-            }
-        );
-        assert_eq!(
-            parse_smtp_url("smtp://me%40x.org:p%3Ass@127.0.0.1:587").unwrap(),
-            SmtpSettings::Plain {
-                host: "127.0.0.1".into(),
-                port: 587,
-                credentials: Some(("me@x.org".into(), "p:ss".into()))
-            }
-        );
-        assert!(parse_smtp_url("smtp://me:secret@mail.example.com:587").is_err());
-        assert!(
-            !format!(
-                "{:?}",
-                parse_smtp_url("smtp://me:secret@localhost:25").unwrap()
-            )
-            .contains("secret")
-        );
-        assert!(parse_smtp_url("http://x").is_err());
-        assert!(parse_smtp_url("smtp://host:notaport").is_err());
-    }
 
     #[test]
     fn base_urls_lose_their_trailing_slash() {
