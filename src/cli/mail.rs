@@ -86,6 +86,7 @@ pub async fn run(settings: &Settings, command: MailCommand) -> anyhow::Result<()
         reply_to: vec![],
         auto_submitted: true,
         list_unsubscribe: None,
+        list_unsubscribe_mailto: None,
         date: SystemClock.now(),
     };
     let mut message = build_message(&parts, &body)?;

@@ -21,6 +21,9 @@ pub struct MessageParts<'a> {
     pub auto_submitted: bool,
     /// RFC 8058 one-click unsubscribe URL.
     pub list_unsubscribe: Option<String>,
+    /// A mailto for clients that cannot POST: it reaches the connector, a
+    /// person who can stop the asks (twoyes reads no incoming mail).
+    pub list_unsubscribe_mailto: Option<String>,
     pub date: Timestamp,
 }
 
@@ -100,8 +103,12 @@ pub fn build_message(parts: &MessageParts<'_>, body: &Rendered) -> Result<Messag
         builder = builder.header(AutoSubmitted);
     }
     if let Some(url) = &parts.list_unsubscribe {
+        let value = match &parts.list_unsubscribe_mailto {
+            Some(mailto) => format!("<{url}>, <{mailto}>"),
+            None => format!("<{url}>"),
+        };
         builder = builder
-            .header(ListUnsubscribe(format!("<{url}>")))
+            .header(ListUnsubscribe(value))
             .header(ListUnsubscribePost);
     }
     let body = MultiPart::alternative()

@@ -216,6 +216,12 @@ impl Worker {
             cc,
             reply_to,
             auto_submitted: item.kind != OutboxKind::Introduction,
+            list_unsubscribe_mailto: list_unsubscribe.as_ref().map(|_| {
+                format!(
+                    "mailto:{}?subject=Please%20stop%20sending%20me%20intro%20requests",
+                    connector.email
+                )
+            }),
             list_unsubscribe,
             date: self.clock.now(),
         };

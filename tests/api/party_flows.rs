@@ -702,9 +702,15 @@ async fn the_one_click_unsubscribe_answers_directly_and_stops_new_asks() {
     app.propose(&intro_body("target_first")).await;
     let ask = app.wait_for_emails_to(TOM, 1).await.remove(0);
     let unsubscribe = ask.link("/u/");
+    // The one-click URL, and a mailto that reaches the connector.
     assert_eq!(
         header(&ask.raw, "List-Unsubscribe").as_deref(),
-        Some(format!("<{unsubscribe}>").as_str())
+        Some(
+            format!(
+                "<{unsubscribe}>, <mailto:{CONNIE}?subject=Please%20stop%20sending%20me%20intro%20requests>"
+            )
+            .as_str()
+        )
     );
     assert_eq!(
         header(&ask.raw, "List-Unsubscribe-Post").as_deref(),
