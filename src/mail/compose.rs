@@ -63,7 +63,7 @@ fn party_value(p: &Party) -> serde_json::Value {
     })
 }
 
-/// One line, no control characters: safe for a Subject header.
+/// One line, no control characters, no encoded words: safe for a Subject header.
 fn one_line(text: &str) -> String {
     let flat: String = text
         .chars()
@@ -75,7 +75,12 @@ fn one_line(text: &str) -> String {
             }
         })
         .collect();
-    flat.split_whitespace().collect::<Vec<_>>().join(" ")
+    // Mail readers decode `=?charset?q?…?=` words even in an unencoded
+    // subject: typed text must never read as one.
+    flat.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("=?", "= ?")
 }
 
 impl Composer {

@@ -4,8 +4,12 @@ mod compose;
 #[cfg(test)]
 mod compose_tests;
 pub mod dkim;
+#[cfg(test)]
+mod injection_tests;
 mod message;
 mod smtp;
+#[cfg(test)]
+mod snapshot_tests;
 mod transport;
 
 pub use compose::{Composer, Links, Rendered};
