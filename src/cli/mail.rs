@@ -43,7 +43,7 @@ pub fn hint(error: &str) -> Option<&'static str> {
         )
     } else if any(&["did not greet in time"]) {
         Some(
-            "no greeting: if this port expects STARTTLS (587, 25) use smtp://…?tls=required instead of smtps://, or check the port",
+            "no greeting: if this port expects TLS from the first byte (usually 465), use smtps://; otherwise check the host and port",
         )
     } else if any(&["does not offer starttls"]) {
         Some(
@@ -139,9 +139,9 @@ mod tests {
                 .contains("certificate")
         );
         assert!(
-            hint("the SMTP server at x:587 did not greet in time")
+            hint("the SMTP server at x:465 did not greet in time")
                 .unwrap()
-                .contains("tls=required")
+                .contains("smtps://")
         );
         assert!(
             hint("connecting to x:25: Connection refused (os error 111)")

@@ -20,7 +20,7 @@ pub use named_address::NamedAddress;
 pub use text::{Blurb, Note, PersonName, PrivateReason, Reason, Topic};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use timings::{RelayDelay, Timings};
-pub use token::{Token, TokenHash, text_hash};
+pub use token::{Token, TokenHash, redact_tokens, text_hash};
 
 /// Input that could not be parsed into a domain value. `field` names the
 /// input (for API errors), `message` says what is wrong in plain words.

@@ -86,6 +86,32 @@ pub fn text_hash(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// Text from outside (a mail server's reply) may quote a message. Anything
+/// shaped like a link token (40 or more URL-safe base64 characters in a row)
+/// is blanked before such text is kept or logged.
+pub fn redact_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 40 {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +144,17 @@ mod tests {
     fn truncated_or_foreign_tokens_are_refused() {
         assert!(Token::parse("abc").is_err());
         assert!(Token::parse(&"!".repeat(43)).is_err());
+    }
+
+    #[test]
+    fn token_shaped_words_are_redacted_from_outside_text() {
+        let token = Token::generate().expose();
+        let reply = format!("550 5.7.1 refused: https://x.example/o/{token} looks like spam");
+        let redacted = redact_tokens(&reply);
+        assert!(!redacted.contains(&token), "{redacted}");
+        assert_eq!(
+            redacted,
+            "550 5.7.1 refused: https://x.example/o/[redacted] looks like spam"
+        );
     }
 }

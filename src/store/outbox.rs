@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use super::outbox_plan::{OutboxKind, Purpose, Recipient};
 use super::sql::{Backend, SqlStore, new_id};
 use super::{LateAnswer, MetricsSnapshot, OutboxItem, PartyToken, StoreError, StoreResult};
-use crate::domain::{EmailAddress, Role, Timestamp, TokenHash, text_hash};
+use crate::domain::{EmailAddress, Role, Timestamp, TokenHash, redact_tokens, text_hash};
 
 const OUTBOX_COLUMNS: &str = "outbox_id, intro_id, connector_id, kind, recipient, payload, message_id, status, \
                               attempts, not_before, last_error, sent_at";
@@ -33,31 +33,6 @@ fn outbox_from_row(row: &AnyRow) -> StoreResult<OutboxItem> {
             .try_get::<Option<i64>, _>("sent_at")?
             .map(Timestamp::from_millis),
     })
-}
-
-/// A server's reply may quote the message; anything shaped like a link
-/// token (43 URL-safe base64 characters) is blanked before it is kept.
-fn redact_tokens(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= 40 {
-            out.push_str("[redacted]");
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
 }
 
 /// Addresses are kept as a hash in the suppression list, so the list itself
@@ -215,7 +190,7 @@ impl SqlStore {
              where outbox_id = $3",
         )
         .bind(now.as_millis())
-        .bind(error)
+        .bind(redact_tokens(error))
         .bind(outbox_id)
         .execute(&mut *tx)
         .await?;
@@ -464,18 +439,5 @@ impl SqlStore {
                 .map(|o| (now.as_millis() - o).max(0) as f64 / 1000.0)
                 .unwrap_or(0.0),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn token_shaped_words_are_redacted_from_server_replies() {
-        let token = "MdNSHccA11Dt8r9_ODmrYJELl6IEtcJe9EioVGBG3nw";
-        let reply =
-            format!("550 5.7.1 message refused: https://x.example/o/{token} looks like spam");
-        let redacted = super::redact_tokens(&reply);
-        assert!(!redacted.contains(token), "{redacted}");
-        assert!(redacted.starts_with("550 5.7.1 message refused: https://x.example/o/[redacted]"));
     }
 }

@@ -180,6 +180,12 @@ pub struct Config {
     pub relay_delay: &'static str,
     /// Deliver through SMTP to this loopback port instead of memory.
     pub smtp_port: Option<u16>,
+    /// `smtp-retry-base` and `smtp-retry-max` (default 30s and 2h).
+    pub smtp_retry: Option<(&'static str, &'static str)>,
+    /// `outbox-lease` (default 60s); an SMTP send gives up after a third of it.
+    pub outbox_lease: Option<&'static str>,
+    /// `smtp-max-per-second`, when delivering through SMTP (default unlimited).
+    pub smtp_max_per_second: Option<f64>,
 }
 
 impl Default for Config {
@@ -188,6 +194,9 @@ impl Default for Config {
             undo_window: "10m",
             relay_delay: "24h..72h",
             smtp_port: None,
+            smtp_retry: None,
+            outbox_lease: None,
+            smtp_max_per_second: None,
         }
     }
 }
@@ -212,6 +221,9 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         data_dir: Some(dir.path().to_path_buf()),
         undo_window: Some(config.undo_window.into()),
         relay_delay: Some(config.relay_delay.into()),
+        smtp_retry_base: config.smtp_retry.map(|(base, _)| base.into()),
+        smtp_retry_max: config.smtp_retry.map(|(_, max)| max.into()),
+        outbox_lease: config.outbox_lease.map(Into::into),
         ..Default::default()
     };
     let http = HttpArgs {
@@ -232,7 +244,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
             ca_file: None,
             pool_size: 4,
             recycle_after: 100,
-            max_per_second: None,
+            max_per_second: config.smtp_max_per_second,
         });
     }
     let overrides = Overrides {

@@ -21,3 +21,7 @@ mod party_flows;
 mod scale_out;
 #[path = "smtp_delivery.rs"]
 mod smtp_delivery;
+#[path = "smtp_faults.rs"]
+mod smtp_faults;
+#[path = "smtp_tls.rs"]
+mod smtp_tls;

@@ -17,7 +17,17 @@ use tokio_rustls::TlsConnector;
 
 use super::{OutgoingMessage, SendError, Transport};
 use crate::config::{SmtpSettings, SmtpTls};
+use crate::domain::redact_tokens;
 use rate::RateLimit;
+
+/// How one attempt on one connection went.
+struct Sent {
+    result: Result<(), SendError>,
+    /// The connection, if it may carry another message.
+    conn: Option<Pooled>,
+    /// The connection was gone before the server could answer.
+    lost: bool,
+}
 
 /// An open connection and how many messages it has carried.
 struct Pooled {
@@ -44,12 +54,40 @@ fn hostname_or_localhost() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-fn classify(e: lettre::transport::smtp::Error) -> SendError {
+/// A failed message: 5xx is permanent, everything else is worth a retry.
+/// A server's reply may quote the message, so token-shaped words go.
+fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+    let text = redact_tokens(&e.to_string());
     if e.is_permanent() {
-        SendError::Permanent(e.to_string())
+        SendError::Permanent(text)
     } else {
-        SendError::Temporary(e.to_string())
+        SendError::Temporary(text)
     }
+}
+
+/// A failed session setup (greeting, STARTTLS, AUTH): a settings or server
+/// problem, never the message's fault, so it is retried rather than failed.
+fn setup_error(stage: &str, e: &lettre::transport::smtp::Error) -> SendError {
+    SendError::Temporary(format!("{stage}: {}", redact_tokens(&e.to_string())))
+}
+
+/// The connection itself failed (no SMTP reply): a fresh one may do better.
+fn connection_lost(e: &lettre::transport::smtp::Error) -> bool {
+    !e.is_transient() && !e.is_permanent()
+}
+
+/// Closing must never hold up delivery: connections are closed in the
+/// background, and one whose server does not answer QUIT is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn close_in_background(mut conn: AsyncSmtpConnection, politely: bool) {
+    tokio::spawn(async move {
+        if politely {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.quit()).await;
+        } else {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.abort()).await;
+        }
+    });
 }
 
 impl SmtpTransport {
@@ -105,7 +143,7 @@ impl SmtpTransport {
             }
             None => AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await,
         }
-        .map_err(classify)?;
+        .map_err(|e| setup_error("greeting", &e))?;
         if let Some(parameters) = &self.starttls {
             if !conn.can_starttls() {
                 return Err(SendError::Temporary(format!(
@@ -114,56 +152,66 @@ impl SmtpTransport {
             }
             conn.starttls(parameters.clone(), &self.hello)
                 .await
-                .map_err(classify)?;
+                .map_err(|e| setup_error("STARTTLS", &e))?;
         }
         if let Some(credentials) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
-                .map_err(classify)?;
+                .map_err(|e| setup_error("authentication", &e))?;
         }
         Ok(conn)
     }
 
     /// Sends one message on `pooled`; gives the connection back if it may be reused.
-    async fn send_on(
-        &self,
-        mut pooled: Pooled,
-        message: &OutgoingMessage,
-    ) -> (Result<(), SendError>, Option<Pooled>) {
+    async fn send_on(&self, mut pooled: Pooled, message: &OutgoingMessage) -> Sent {
         let sending = pooled.conn.send(&message.envelope, &message.raw);
         match tokio::time::timeout(self.timeout, sending).await {
             Ok(Ok(_)) => {
                 pooled.sent += 1;
-                (Ok(()), Some(pooled))
+                Sent {
+                    result: Ok(()),
+                    conn: Some(pooled),
+                    lost: false,
+                }
             }
             Ok(Err(e)) => {
-                let err = classify(e);
+                let result = Err(classify(&e));
                 // After a refused message the session is still usable (RSET is
                 // implied by the next MAIL FROM); after anything else start afresh.
-                if matches!(err, SendError::Permanent(_)) && !pooled.conn.has_broken() {
-                    (Err(err), Some(pooled))
+                if e.is_permanent() && !pooled.conn.has_broken() {
+                    Sent {
+                        result,
+                        conn: Some(pooled),
+                        lost: false,
+                    }
                 } else {
-                    pooled.conn.abort().await;
-                    (Err(err), None)
+                    close_in_background(pooled.conn, false);
+                    Sent {
+                        result,
+                        conn: None,
+                        lost: connection_lost(&e),
+                    }
                 }
             }
             Err(_) => {
-                pooled.conn.abort().await;
-                (
-                    Err(SendError::Temporary(
-                        "the SMTP server did not answer in time".into(),
-                    )),
-                    None,
-                )
+                close_in_background(pooled.conn, false);
+                let result = Err(SendError::Temporary(
+                    "the SMTP server did not answer in time".into(),
+                ));
+                Sent {
+                    result,
+                    conn: None,
+                    lost: false,
+                }
             }
         }
     }
 
     /// Puts a connection back, or closes it once it has carried its share.
     async fn give_back(&self, pooled: Option<Pooled>) {
-        let Some(mut pooled) = pooled else { return };
+        let Some(pooled) = pooled else { return };
         if pooled.sent >= self.settings.recycle_after || pooled.conn.has_broken() {
-            let _ = pooled.conn.quit().await;
+            close_in_background(pooled.conn, true);
             return;
         }
         self.idle.lock().await.push(pooled);
@@ -190,18 +238,19 @@ impl Transport for SmtpTransport {
                 sent: 0,
             },
         };
-        let (result, pooled) = match self.send_on(pooled, message).await {
-            // A server may close a connection that sat idle: a failure on a
-            // reused connection gets one fresh connection before it counts.
-            (Err(SendError::Temporary(_)), _) if was_reused => {
-                let fresh = Pooled {
-                    conn: self.open().await?,
-                    sent: 0,
-                };
-                self.send_on(fresh, message).await
-            }
-            other => other,
-        };
+        let mut sent = self.send_on(pooled, message).await;
+        // A server may close a connection that sat idle: when a reused
+        // connection turns out to be gone (no SMTP reply at all), the message
+        // gets one fresh connection before the failure counts. A 4xx reply
+        // is an answer, and waits for the backoff like any other.
+        if was_reused && sent.lost {
+            let fresh = Pooled {
+                conn: self.open().await?,
+                sent: 0,
+            };
+            sent = self.send_on(fresh, message).await;
+        }
+        let (result, pooled) = (sent.result, sent.conn);
         self.give_back(pooled).await;
         result
     }
