@@ -10,7 +10,7 @@ use std::time::Duration;
 use mail_parser::MessageParser;
 use serde_json::{Value, json};
 use twoyes::app::{Application, Overrides};
-use twoyes::config::{HttpArgs, SettingArgs, Settings, SmtpSettings, SmtpTls};
+use twoyes::config::{DkimSettings, HttpArgs, SettingArgs, Settings, SmtpSettings, SmtpTls};
 use twoyes::domain::{Clock, ManualClock, Timestamp, Token};
 use twoyes::mail::MemoryTransport;
 use twoyes::store::{Connector, NewConnector, Store};
@@ -186,6 +186,8 @@ pub struct Config {
     pub outbox_lease: Option<&'static str>,
     /// `smtp-max-per-second`, when delivering through SMTP (default unlimited).
     pub smtp_max_per_second: Option<f64>,
+    /// Sign with a fresh Ed25519 DKIM key (selector `t1`, domain `connector.example`).
+    pub dkim: bool,
 }
 
 impl Default for Config {
@@ -197,6 +199,7 @@ impl Default for Config {
             smtp_retry: None,
             outbox_lease: None,
             smtp_max_per_second: None,
+            dkim: false,
         }
     }
 }
@@ -232,6 +235,14 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     let mut settings = Settings::resolve(&args, &http).expect("settings");
     if let Some(url) = database_url_for(dir.path()) {
         settings.database_url = url;
+    }
+    if config.dkim {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).expect("an Ed25519 key");
+        settings.dkim = Some(DkimSettings {
+            key_pem: key.serialize_pem(),
+            selector: "t1".into(),
+            domain: "connector.example".into(),
+        });
     }
     let clock = Arc::new(ManualClock::new(START));
     let mail = MemoryTransport::default();

@@ -121,3 +121,30 @@ async fn every_email_of_an_intro_reaches_a_real_smtp_server() {
     assert_eq!(app.status(&id).await, "introduced");
     assert!(app.mail.messages().is_empty(), "nothing went around SMTP");
 }
+
+#[tokio::test]
+async fn with_dkim_settings_every_email_is_signed() {
+    let app = spawn_app_with(Config {
+        undo_window: "0s",
+        dkim: true,
+        ..Config::default()
+    })
+    .await;
+    app.propose(&intro_body("parallel")).await;
+    app.settle().await;
+    app.answer(RITA, &[("decision", "yes")]).await;
+    app.answer(TOM, &[("decision", "yes")]).await;
+    app.settle().await;
+    let emails = app.emails();
+    assert_eq!(emails.len(), 3, "two asks and the introduction");
+    for email in &emails {
+        let signature = email
+            .raw
+            .split("\r\n")
+            .find(|line| line.starts_with("DKIM-Signature:"))
+            .unwrap_or_else(|| panic!("no DKIM-Signature on {}", email.subject));
+        assert!(signature.contains("d=connector.example"), "{signature}");
+        assert!(signature.contains("s=t1"), "{signature}");
+        assert!(signature.contains("a=ed25519-sha256"), "{signature}");
+    }
+}
