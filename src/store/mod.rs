@@ -32,10 +32,24 @@ pub enum StoreError {
     Config(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    // The cause is in the message, and deliberately not a `source`, so a
+    // report that walks the chain (`{:#}`) says it once.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(e)
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -95,6 +95,13 @@ impl SqlStore {
                 })
             });
         }
+        // One plain connection first: if the database cannot be reached, say
+        // why at once instead of after the pool's acquire timeout.
+        {
+            use sqlx::Connection;
+            let probe = sqlx::AnyConnection::connect_with(&connect_options).await?;
+            probe.close().await?;
+        }
         let pool = pool_options.connect_with(connect_options).await?;
         Ok(Self {
             pool,
@@ -110,6 +117,13 @@ impl SqlStore {
     pub async fn migrate(&self) -> StoreResult<()> {
         match self.backend {
             Backend::Sqlite => {
+                // SQLite has no advisory lock: processes starting together on
+                // a new file (serve and a CLI command, say) take turns through
+                // a lock file beside the database.
+                let _lock = match sqlite_file(&self.url) {
+                    Some(db) => Some(lock_file(format!("{db}.migrate-lock")).await?),
+                    None => None,
+                };
                 sqlx::migrate!("./migrations/sqlite")
                     .run(&self.pool)
                     .await?
@@ -169,6 +183,31 @@ impl SqlStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The file behind a `sqlite://` URL (none for an in-memory database).
+fn sqlite_file(url: &str) -> Option<String> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && !path.contains(":memory:")).then(|| path.to_string())
+}
+
+/// Waits for an exclusive lock on `path` (created if missing); held until dropped.
+async fn lock_file(path: String) -> StoreResult<std::fs::File> {
+    let locked = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| StoreError::Config(format!("migration lock: {e}")))?;
+    locked.map_err(|e| StoreError::Config(format!("migration lock: {e}")))
 }
 
 /// The channel commits with new work notify on PostgreSQL.

@@ -15,6 +15,8 @@ mod crash;
 mod happy_path;
 #[path = "hidden_closure.rs"]
 mod hidden_closure;
+#[path = "migrations.rs"]
+mod migrations;
 #[path = "party_flows.rs"]
 mod party_flows;
 #[path = "scale_out.rs"]
