@@ -149,10 +149,10 @@ pub fn parse(text: &str, tuning: Tuning) -> anyhow::Result<SmtpSettings> {
         Some(n) => Some(
             n.parse::<f64>()
                 .ok()
-                .filter(|r| r.is_finite() && *r > 0.0)
+                .filter(|r| r.is_finite() && *r >= 0.001)
                 .ok_or_else(|| {
                     anyhow::anyhow!(
-                        "smtp-max-per-second: `{n}` is not a positive number of messages per second"
+                        "smtp-max-per-second: `{n}` is not a number of messages per second from 0.001 up"
                     )
                 })?,
         ),

@@ -86,7 +86,15 @@ impl SqlStore {
             .bind(&id)
             .fetch_one(&mut *tx)
             .await?;
-            items.push(outbox_from_row(&row)?);
+            match outbox_from_row(&row) {
+                Ok(item) => items.push(item),
+                // A row this version cannot read (written by a newer one
+                // during an upgrade, say) stays leased and is left for a
+                // worker that can read it; it must not stop the others.
+                Err(e) => {
+                    tracing::warn!(outbox = %id, error = %e, "skipping an outbox row this version cannot read")
+                }
+            }
         }
         tx.commit().await?;
         Ok(items)

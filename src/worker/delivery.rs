@@ -3,7 +3,7 @@
 use tracing::Instrument;
 
 use crate::domain::machine::Command;
-use crate::domain::{Consent, Intro, Token};
+use crate::domain::{Consent, Intro, Timestamp, Token};
 use crate::mail::{Links, MessageParts, OutgoingMessage, SendError, build_message};
 use crate::store::{Connector, OutboxItem, OutboxKind, Purpose, Recipient, StoreError};
 
@@ -37,29 +37,38 @@ impl Worker {
                 }
                 break;
             }
-            if let Err(e) = self.deliver(item).await {
+            if let Err(e) = self.deliver(item, lease_until).await {
                 // One bad row must not hold up the rest of the batch.
-                tracing::error!(outbox = %item.id, error = %format!("{e:#}"), "delivery failed; will retry");
-                let delay = self.backoff(item.attempts);
-                self.store
-                    .outbox_retry(
-                        &item.id,
-                        &self.id,
-                        self.clock.now().plus(delay),
-                        &format!("{e:#}"),
-                    )
-                    .await?;
+                let why = format!("{e:#}");
+                if item.attempts >= MAX_ATTEMPTS {
+                    tracing::error!(outbox = %item.id, error = %why, "delivery keeps failing; giving up");
+                    self.store
+                        .outbox_failed(&item.id, &self.id, &why, self.clock.now())
+                        .await?;
+                } else {
+                    tracing::error!(outbox = %item.id, error = %why, "delivery failed; will retry");
+                    let at = self.clock.now().plus(self.backoff(item.attempts));
+                    self.store
+                        .outbox_retry(&item.id, &self.id, at, &why)
+                        .await?;
+                }
             }
         }
         Ok(items.len())
     }
 
-    async fn deliver(&self, item: &OutboxItem) -> anyhow::Result<()> {
+    async fn deliver(&self, item: &OutboxItem, lease_until: Timestamp) -> anyhow::Result<()> {
         let span = tracing::info_span!("deliver", outbox = %item.id, kind = item.kind.as_str(), attempt = item.attempts);
-        self.deliver_in_span(item).instrument(span).await
+        self.deliver_in_span(item, lease_until)
+            .instrument(span)
+            .await
     }
 
-    async fn deliver_in_span(&self, item: &OutboxItem) -> anyhow::Result<()> {
+    async fn deliver_in_span(
+        &self,
+        item: &OutboxItem,
+        lease_until: Timestamp,
+    ) -> anyhow::Result<()> {
         let intro = self.store.intro(&item.intro_id, None).await?;
         let connector = self.store.connector(&item.connector_id).await?;
         if let Some(why) = self.obsolete(item, &intro).await? {
@@ -77,7 +86,25 @@ impl Worker {
                 return Ok(());
             }
         };
-        match self.transport.send(&message).await {
+        // The whole send, connecting and any rate wait included, must end
+        // inside the lease with room to record it: otherwise another worker
+        // could take the row over while this one is still sending.
+        let room = self
+            .clock
+            .now()
+            .until(lease_until)
+            .saturating_sub(self.settings.lease / 6);
+        if room < self.settings.lease / 6 {
+            self.store.outbox_release(&item.id, &self.id).await?;
+            return Ok(());
+        }
+        let sent = match tokio::time::timeout(room, self.transport.send(&message)).await {
+            Ok(sent) => sent,
+            Err(_) => Err(SendError::Temporary(
+                "the send ran out of lease time".into(),
+            )),
+        };
+        match sent {
             Ok(()) => {
                 if !self
                     .store

@@ -33,6 +33,7 @@ struct Sent {
 struct Pooled {
     conn: AsyncSmtpConnection,
     sent: u32,
+    idle_since: tokio::time::Instant,
 }
 
 pub struct SmtpTransport {
@@ -47,22 +48,37 @@ pub struct SmtpTransport {
     rate: Option<RateLimit>,
 }
 
-fn hostname_or_localhost() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
+/// The EHLO name: `HOSTNAME` when the environment sets it, otherwise the
+/// machine's host name as the system reports it.
+fn hello_name() -> ClientId {
+    match std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()) {
+        Some(name) => ClientId::Domain(name),
+        None => ClientId::default(),
+    }
 }
 
 /// A failed message: 5xx is permanent, everything else is worth a retry.
 /// A server's reply may quote the message, so token-shaped words go.
 fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     let text = redact_tokens(&e.to_string());
-    if e.is_permanent() {
+    if e.is_permanent() && !about_the_sender(&text) {
         SendError::Permanent(text)
     } else {
         SendError::Temporary(text)
     }
+}
+
+/// A 5xx that is about the sending account, not this message: a refused
+/// sender address (5.1.7, 5.1.8), a sending quota (5.4.5), authentication
+/// required (530). Such a reply would fail every email, so it is retried
+/// like a settings problem until someone fixes it.
+fn about_the_sender(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    ["5.1.7", "5.1.8", "5.4.5", "(530)", "530 "]
+        .iter()
+        .any(|code| lower.contains(code))
+        || lower.contains("authentication required")
+        || lower.contains("sending limit")
 }
 
 /// A failed session setup (greeting, STARTTLS, AUTH): a settings or server
@@ -71,10 +87,16 @@ fn setup_error(stage: &str, e: &lettre::transport::smtp::Error) -> SendError {
     SendError::Temporary(format!("{stage}: {}", redact_tokens(&e.to_string())))
 }
 
-/// The connection itself failed (no SMTP reply): a fresh one may do better.
+/// The connection itself failed (no SMTP reply), or the server closed it
+/// (421, as Postfix does to an idle connection): a fresh one may do better.
 fn connection_lost(e: &lettre::transport::smtp::Error) -> bool {
-    !e.is_transient() && !e.is_permanent()
+    let closed_by_server = e.status().is_some_and(|code| code.to_string() == "421");
+    closed_by_server || (!e.is_transient() && !e.is_permanent())
 }
+
+/// Connections idle longer than this are replaced rather than reused:
+/// servers close quiet connections on their own (Postfix after 300s).
+const MAX_IDLE: Duration = Duration::from_secs(60);
 
 /// Closing must never hold up delivery: connections are closed in the
 /// background, and one whose server does not answer QUIT is dropped.
@@ -104,7 +126,7 @@ impl SmtpTransport {
                 .credentials
                 .clone()
                 .map(|(u, p)| Credentials::new(u, p)),
-            hello: ClientId::Domain(hostname_or_localhost()),
+            hello: hello_name(),
             timeout,
             starttls,
             implicit,
@@ -214,6 +236,10 @@ impl SmtpTransport {
             close_in_background(pooled.conn, true);
             return;
         }
+        let pooled = Pooled {
+            idle_since: tokio::time::Instant::now(),
+            ..pooled
+        };
         self.idle.lock().await.push(pooled);
     }
 }
@@ -229,13 +255,20 @@ impl Transport for SmtpTransport {
         if let Some(rate) = &self.rate {
             rate.wait().await;
         }
-        let reused = self.idle.lock().await.pop();
+        let reused = match self.idle.lock().await.pop() {
+            Some(old) if old.idle_since.elapsed() > MAX_IDLE => {
+                close_in_background(old.conn, true);
+                None
+            }
+            other => other,
+        };
         let was_reused = reused.is_some();
         let pooled = match reused {
             Some(pooled) => pooled,
             None => Pooled {
                 conn: self.open().await?,
                 sent: 0,
+                idle_since: tokio::time::Instant::now(),
             },
         };
         let mut sent = self.send_on(pooled, message).await;
@@ -247,6 +280,7 @@ impl Transport for SmtpTransport {
             let fresh = Pooled {
                 conn: self.open().await?,
                 sent: 0,
+                idle_since: tokio::time::Instant::now(),
             };
             sent = self.send_on(fresh, message).await;
         }
@@ -262,5 +296,29 @@ impl Transport for SmtpTransport {
             SmtpTls::Implicit => " (TLS)",
         };
         format!("SMTP at {}:{}{tls}", self.settings.host, self.settings.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::about_the_sender;
+
+    #[test]
+    fn refusals_about_the_sending_account_are_not_blamed_on_the_message() {
+        assert!(about_the_sender(
+            "permanent error (550): 5.4.5 Daily user sending limit exceeded"
+        ));
+        assert!(about_the_sender(
+            "permanent error (553): 5.1.8 Sender address rejected"
+        ));
+        assert!(about_the_sender(
+            "permanent error (530): 5.7.0 Authentication Required"
+        ));
+        assert!(!about_the_sender(
+            "permanent error (550): 5.1.1 <tom@example.net>: user unknown"
+        ));
+        assert!(!about_the_sender(
+            "permanent error (554): 5.7.1 message refused"
+        ));
     }
 }
