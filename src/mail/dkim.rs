@@ -499,7 +499,7 @@ mod tests {
     use std::sync::Mutex;
     use std::time::{Duration, SystemTime};
 
-    use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+    use lettre::message::header::ContentType;
     use lettre::message::{Mailbox, MultiPart, SinglePart};
     use mail_auth::common::parse::TxtRecordParser;
     use mail_auth::common::verify::DomainKey;
@@ -598,48 +598,8 @@ MC4CAQAwBQYDK2VwBCIEIGeORlgwXfR+TzCukfbsIg6jD9nxyhIyeV5B9D90KBaX
         "list-unsubscribe-post",
     ];
 
-    // The same custom headers as src/mail/message.rs.
-    #[derive(Clone)]
-    struct AutoSubmitted;
-    impl Header for AutoSubmitted {
-        fn name() -> HeaderName {
-            HeaderName::new_from_ascii_str("Auto-Submitted")
-        }
-        fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-            Ok(Self)
-        }
-        fn display(&self) -> HeaderValue {
-            HeaderValue::new(Self::name(), "auto-generated".to_string())
-        }
-    }
-
-    #[derive(Clone)]
-    struct ListUnsubscribe(String);
-    impl Header for ListUnsubscribe {
-        fn name() -> HeaderName {
-            HeaderName::new_from_ascii_str("List-Unsubscribe")
-        }
-        fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-            Ok(Self(s.to_string()))
-        }
-        fn display(&self) -> HeaderValue {
-            HeaderValue::new(Self::name(), self.0.clone())
-        }
-    }
-
-    #[derive(Clone)]
-    struct ListUnsubscribePost;
-    impl Header for ListUnsubscribePost {
-        fn name() -> HeaderName {
-            HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
-        }
-        fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-            Ok(Self)
-        }
-        fn display(&self) -> HeaderValue {
-            HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_string())
-        }
-    }
+    // The custom headers twoyes sends.
+    use crate::mail::message::{AutoSubmitted, ListUnsubscribe, ListUnsubscribePost};
 
     fn mailbox(name: &str, address: &str) -> Mailbox {
         Mailbox::new(Some(name.to_string()), address.parse().unwrap())

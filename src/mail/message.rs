@@ -28,7 +28,7 @@ pub struct MessageParts<'a> {
 }
 
 #[derive(Clone)]
-struct AutoSubmitted;
+pub(crate) struct AutoSubmitted;
 
 impl Header for AutoSubmitted {
     fn name() -> HeaderName {
@@ -43,7 +43,7 @@ impl Header for AutoSubmitted {
 }
 
 #[derive(Clone)]
-struct ListUnsubscribe(String);
+pub(crate) struct ListUnsubscribe(pub(crate) String);
 
 impl Header for ListUnsubscribe {
     fn name() -> HeaderName {
@@ -58,7 +58,7 @@ impl Header for ListUnsubscribe {
 }
 
 #[derive(Clone)]
-struct ListUnsubscribePost;
+pub(crate) struct ListUnsubscribePost;
 
 impl Header for ListUnsubscribePost {
     fn name() -> HeaderName {

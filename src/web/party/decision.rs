@@ -227,12 +227,8 @@ pub async fn decide(
     };
     let ctx = context(state.clock.as_ref(), state.timings, Channel::Web);
     let again = Redirect::to(&format!("/o/{token}")).into_response();
-    if hidden::looks_open(&state, &intro, role) {
-        return match hidden::answer(&state, &intro, role, &command, again).await? {
-            Ok(response) => Ok(response),
-            Err(problem) => page_for(&state, &intro, role, Some(problem), &form).await,
-        };
-    }
+    // An intro that closed, whether before this page was loaded or since,
+    // is refused as final and handled below.
     match state
         .store
         .apply(&intro.id, None, command.clone(), ctx)
