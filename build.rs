@@ -4,6 +4,8 @@
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(twoyes_pg)");
     println!("cargo::rerun-if-env-changed=TWOYES_TEST_DATABASE_URL");
+    // sqlx::migrate! embeds the migrations; a new file must rebuild.
+    println!("cargo::rerun-if-changed=migrations");
     if std::env::var("TWOYES_TEST_DATABASE_URL").is_ok_and(|url| !url.trim().is_empty()) {
         println!("cargo::rustc-cfg=twoyes_pg");
     }

@@ -179,6 +179,10 @@ impl Application {
             store,
             clock,
             timings: settings.timings,
+            secret: load_or_create_secret(&settings.data_dir)?,
+            base_url: settings.base_url.clone(),
+            mail_dir: (settings.smtp.is_none() && overrides.transport.is_none())
+                .then(|| settings.mail_dir()),
         };
         Ok(Self {
             listener,
@@ -209,6 +213,7 @@ impl Application {
         let worker = self.worker.map(|w| tokio::spawn(w.run(rx.clone())));
         let mut server_rx = rx.clone();
         let app = router(self.state);
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             let _ = server_rx.wait_for(|stop| *stop).await;
         });

@@ -8,7 +8,7 @@ use crate::domain::{
     Blurb, Clock, EmailAddress, Intro, IntroStatus, Mode, Note, ParseError, Party, PersonName,
     Reason, Role, Timings, Topic,
 };
-use crate::store::{Connector, Store, StoreError};
+use crate::store::{Connector, OneTimePurpose, Store, StoreError};
 
 /// A proposed intro as it arrives, before parsing.
 #[derive(Debug, Clone, Default)]
@@ -147,4 +147,43 @@ pub async fn propose_intro(
     Ok(store
         .create_intro(intro, context(clock, timings, channel))
         .await?)
+}
+
+/// How long a printed setup or set-password link works.
+pub const ONE_TIME_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(72 * 3600);
+
+/// Creates a one-time link (only its hash is stored) and returns its URL,
+/// to be shown once: on the console, never in a log.
+pub async fn one_time_link(
+    store: &dyn Store,
+    base_url: &str,
+    purpose: OneTimePurpose,
+    clock: &dyn Clock,
+) -> Result<String, StoreError> {
+    let token = crate::domain::Token::generate();
+    let now = clock.now();
+    store
+        .create_one_time_link(&token.hash(), &purpose, now, now.plus(ONE_TIME_LINK_TTL))
+        .await?;
+    let path = match purpose {
+        OneTimePurpose::Setup => "setup",
+        OneTimePurpose::Password { .. } => "password",
+    };
+    Ok(format!(
+        "{}/{path}/{}",
+        base_url.trim_end_matches('/'),
+        token.expose()
+    ))
+}
+
+/// Sets a connector's password from a script (`--password-stdin`).
+pub async fn set_password(
+    store: &dyn Store,
+    connector: &Connector,
+    typed: &str,
+) -> anyhow::Result<()> {
+    let password = crate::domain::Password::parse_new(typed)?;
+    let hash = tokio::task::spawn_blocking(move || password.hash()).await??;
+    store.set_password_hash(&connector.id, &hash).await?;
+    Ok(())
 }

@@ -5,7 +5,8 @@ use super::print_json;
 use crate::app::open_store;
 use crate::config::Settings;
 use crate::domain::{Clock, EmailAddress, Handle, PersonName, SystemClock, Token};
-use crate::store::{Connector, NewConnector, Store, StoreError};
+use crate::store::{Connector, NewConnector, OneTimePurpose, Store, StoreError};
+use crate::usecases::{one_time_link, set_password};
 
 #[derive(Debug, Subcommand)]
 pub enum ConnectorCommand {
@@ -23,7 +24,23 @@ pub enum ConnectorCommand {
         /// Make this connector an administrator of the installation.
         #[arg(long)]
         admin: bool,
+        /// Read the web app password from standard input (one line).
+        /// Without it, a one-time link to choose one is printed.
+        #[arg(long)]
+        password_stdin: bool,
         /// Print the connector as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a connector's web app password, or print a one-time link to set it.
+    Password {
+        /// The connector's email address.
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -63,14 +80,58 @@ pub(super) async fn find_connector(store: &dyn Store, email: &str) -> anyhow::Re
     })
 }
 
+fn read_password_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| anyhow::anyhow!("could not read the password from standard input: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Sets the password from stdin, or returns a one-time link to set it.
+async fn password_or_link(
+    settings: &Settings,
+    store: &dyn Store,
+    connector: &Connector,
+    from_stdin: bool,
+) -> anyhow::Result<Option<String>> {
+    if from_stdin {
+        let typed = read_password_line()?;
+        set_password(store, connector, &typed)
+            .await
+            .map_err(|e| anyhow::anyhow!("password: {e}"))?;
+        return Ok(None);
+    }
+    let purpose = OneTimePurpose::Password {
+        connector_id: connector.id.clone(),
+    };
+    Ok(Some(
+        one_time_link(store, &settings.base_url, purpose, &SystemClock).await?,
+    ))
+}
+
 pub async fn run_connector(settings: &Settings, command: ConnectorCommand) -> anyhow::Result<()> {
-    let ConnectorCommand::Add {
-        email,
-        name,
-        handle,
-        admin,
-        json,
-    } = command;
+    let (email, name, handle, admin, password_stdin, json) = match command {
+        ConnectorCommand::Add {
+            email,
+            name,
+            handle,
+            admin,
+            password_stdin,
+            json,
+        } => (email, name, handle, admin, password_stdin, json),
+        ConnectorCommand::Password {
+            email,
+            password_stdin,
+            json,
+        } => {
+            let store = open_store(settings).await?;
+            let connector = find_connector(store.as_ref(), &email).await?;
+            let link =
+                password_or_link(settings, store.as_ref(), &connector, password_stdin).await?;
+            return print_password_result(&connector, link, json);
+        }
+    };
     let email = EmailAddress::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     let name = PersonName::parse(&name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     let chosen = handle.is_some();
@@ -96,19 +157,49 @@ pub async fn run_connector(settings: &Settings, command: ConnectorCommand) -> an
         }
         other => other?,
     };
+    let link = password_or_link(settings, store.as_ref(), &connector, password_stdin).await?;
     if json {
-        print_json(&connector_json(&connector))
+        let mut value = connector_json(&connector);
+        value["password_link"] = json!(link);
+        print_json(&value)
     } else {
         println!(
             "Connector {} <{}> created (id {}).",
             connector.name, connector.email, connector.id
         );
+        match link {
+            Some(link) => println!(
+                "To choose a password and sign in, open this link (it works once, for 72 hours):\n{link}"
+            ),
+            None => println!("Password set: sign in at {}/login", settings.base_url),
+        }
         println!(
-            "Next: `twoyes token create --connector {}` for an API token.",
+            "For the API: `twoyes token create --connector {}`.",
             connector.email
         );
         Ok(())
     }
+}
+
+fn print_password_result(
+    connector: &Connector,
+    link: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        return print_json(&json!({"connector": connector.email.as_str(), "password_link": link}));
+    }
+    match link {
+        Some(link) => println!(
+            "To choose a new password for {}, open this link (it works once, for 72 hours):\n{link}",
+            connector.email
+        ),
+        None => println!(
+            "Password set for {}; their other sessions were signed out.",
+            connector.email
+        ),
+    }
+    Ok(())
 }
 
 pub async fn run_token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {

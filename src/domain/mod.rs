@@ -5,6 +5,7 @@ mod handle;
 pub mod intro;
 pub mod machine;
 mod named_address;
+mod password;
 mod text;
 pub mod time;
 mod timings;
@@ -17,6 +18,7 @@ pub use machine::{
     Actor, Channel, Command, Decision, Effect, Event, EventKind, MachineError, Notice, Transition,
 };
 pub use named_address::NamedAddress;
+pub use password::{MIN_PASSWORD_CHARS, Password};
 pub use text::{Blurb, Note, PersonName, PrivateReason, Reason, Topic};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use timings::{RelayDelay, Timings};

@@ -31,53 +31,11 @@ impl SqlStore {
     pub(super) async fn add_connector_tx(
         &self,
         new: NewConnector,
+        password_hash: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<Connector> {
         let mut tx = self.begin_write().await?;
-        let taken = sqlx::query("select count(*) as n from connectors where email_key = $1")
-            .bind(new.email.normalized())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get::<i64, _>("n")?;
-        if taken > 0 {
-            return Err(StoreError::Conflict(format!(
-                "a connector with the email {} already exists",
-                new.email
-            )));
-        }
-        if let Some(handle) = &new.handle {
-            let taken = sqlx::query("select count(*) as n from connectors where handle = $1")
-                .bind(handle.as_str())
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get::<i64, _>("n")?;
-            if taken > 0 {
-                return Err(StoreError::Conflict(format!(
-                    "the handle `{handle}` is taken; choose another with --handle"
-                )));
-            }
-        }
-        let connector = Connector {
-            id: new_id(),
-            email: new.email,
-            name: new.name,
-            handle: new.handle,
-            is_admin: new.is_admin,
-            created_at: now,
-        };
-        sqlx::query(
-            "insert into connectors (connector_id, email, email_key, name, handle, is_admin, created_at)
-             values ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&connector.id)
-        .bind(connector.email.as_str())
-        .bind(connector.email.normalized())
-        .bind(connector.name.as_str())
-        .bind(connector.handle.as_ref().map(|h| h.as_str().to_string()))
-        .bind(i64::from(connector.is_admin))
-        .bind(now.as_millis())
-        .execute(&mut *tx)
-        .await?;
+        let connector = insert_connector(&mut tx, new, password_hash, now).await?;
         tx.commit().await?;
         Ok(connector)
     }
@@ -137,4 +95,60 @@ impl SqlStore {
         .await?;
         row.as_ref().map(connector_from_row).transpose()
     }
+}
+
+/// Inserts a connector inside the caller's transaction, refusing a taken
+/// email or handle with a message that says which.
+pub(super) async fn insert_connector(
+    conn: &mut sqlx::AnyConnection,
+    new: NewConnector,
+    password_hash: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<Connector> {
+    let taken = sqlx::query("select count(*) as n from connectors where email_key = $1")
+        .bind(new.email.normalized())
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get::<i64, _>("n")?;
+    if taken > 0 {
+        return Err(StoreError::Conflict(format!(
+            "a connector with the email {} already exists",
+            new.email
+        )));
+    }
+    if let Some(handle) = &new.handle {
+        let taken = sqlx::query("select count(*) as n from connectors where handle = $1")
+            .bind(handle.as_str())
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get::<i64, _>("n")?;
+        if taken > 0 {
+            return Err(StoreError::Conflict(format!(
+                "the handle `{handle}` is taken; choose another"
+            )));
+        }
+    }
+    let connector = Connector {
+        id: new_id(),
+        email: new.email,
+        name: new.name,
+        handle: new.handle,
+        is_admin: new.is_admin,
+        created_at: now,
+    };
+    sqlx::query(
+        "insert into connectors (connector_id, email, email_key, name, handle, is_admin, created_at, password_hash)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&connector.id)
+    .bind(connector.email.as_str())
+    .bind(connector.email.normalized())
+    .bind(connector.name.as_str())
+    .bind(connector.handle.as_ref().map(|h| h.as_str().to_string()))
+    .bind(i64::from(connector.is_admin))
+    .bind(now.as_millis())
+    .bind(password_hash.map(str::to_string))
+    .execute(&mut *conn)
+    .await?;
+    Ok(connector)
 }

@@ -2,7 +2,9 @@
 //! implementation (sqlx `Any`, `$1` placeholders). Each method is one use
 //! case and runs in one transaction.
 
+mod accounts;
 mod connectors;
+mod dashboard;
 mod intros;
 mod outbox;
 mod outbox_plan;
@@ -17,6 +19,8 @@ use crate::domain::{
     EmailAddress, Handle, Intro, IntroStatus, PersonName, Role, Timestamp, TokenHash,
 };
 
+pub use accounts::{AccountStore, OneTimePurpose};
+pub use dashboard::{DashboardStore, IntroSearch};
 pub use outbox_plan::{OutboxKind, Purpose, Recipient, token_context};
 pub use sql::{Backend, SqlStore, StoreOptions};
 
@@ -143,7 +147,7 @@ pub struct MetricsSnapshot {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccountStore + DashboardStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Notified whenever a commit may have made work due for the worker.
     fn wakeups(&self) -> std::sync::Arc<tokio::sync::Notify>;

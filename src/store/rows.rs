@@ -198,7 +198,30 @@ pub(super) async fn insert_intro(
         .execute(&mut *conn)
         .await?;
     }
+    for term in search_terms(intro) {
+        sqlx::query("insert into intro_search (connector_id, term, intro_id) values ($1, $2, $3)")
+            .bind(&intro.connector_id)
+            .bind(term)
+            .bind(&intro.id)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
+}
+
+/// What the dashboard's search finds an intro by: the start of any word of a
+/// party's name (and the whole name), or of their address.
+pub(super) fn search_terms(intro: &Intro) -> std::collections::BTreeSet<String> {
+    let mut terms = std::collections::BTreeSet::new();
+    for party in intro.parties() {
+        let name = party.name.as_str().to_lowercase();
+        for word in name.split_whitespace() {
+            terms.insert(word.to_string());
+        }
+        terms.insert(name.split_whitespace().collect::<Vec<_>>().join(" "));
+        terms.insert(party.email.normalized().to_string());
+    }
+    terms
 }
 
 /// Writes the changing parts of an intro back (names and texts never change).

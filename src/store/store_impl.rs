@@ -27,7 +27,7 @@ impl Store for SqlStore {
     }
 
     async fn add_connector(&self, new: NewConnector, now: Timestamp) -> StoreResult<Connector> {
-        self.add_connector_tx(new, now).await
+        self.add_connector_tx(new, None, now).await
     }
     async fn connector(&self, connector_id: &str) -> StoreResult<Connector> {
         self.connector_query(connector_id).await

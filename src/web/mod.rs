@@ -1,6 +1,8 @@
-//! HTTP: party pages (`/o`, `/u`, `/f`), the JSON API, health and metrics.
+//! HTTP: the connector's web app, party pages (`/o`, `/u`, `/f`), the JSON
+//! API, health and metrics.
 
 pub mod api;
+pub mod app;
 mod error;
 mod ops;
 pub mod party;
@@ -21,4 +23,11 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub timings: Timings,
+    /// The key emailed links and form tokens are derived from.
+    pub secret: Arc<Vec<u8>>,
+    /// The origin of every link twoyes shows or sends.
+    pub base_url: String,
+    /// Where the file transport writes emails (the local mailbox), if it is
+    /// the transport in use.
+    pub mail_dir: Option<std::path::PathBuf>,
 }

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::{AppState, api, ops, party, trace};
+use super::{AppState, api, app, ops, party, trace};
 
 pub fn router(state: AppState) -> Router {
     let party_pages = Router::new()
@@ -30,6 +30,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .merge(party_pages)
+        .merge(app::routes(state.clone()))
+        .merge(app::assets())
         .nest("/api/v1", api)
         .layer(trace::layer())
         .with_state(state)

@@ -469,3 +469,140 @@ impl TestApp {
         self.submit(&link, fields).await
     }
 }
+
+/// A browser-like client signed in to the web app: it keeps cookies, and
+/// adds the session's CSRF token to every form it posts.
+pub struct WebSession {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub csrf: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The value of the first `name="csrf"` field of a page.
+pub fn csrf_in(html: &str) -> String {
+    let start = html
+        .find("name=\"csrf\" value=\"")
+        .expect("the page has a CSRF field")
+        + "name=\"csrf\" value=\"".len();
+    html[start..]
+        .split('"')
+        .next()
+        .expect("a CSRF value")
+        .to_string()
+}
+
+impl TestApp {
+    /// Gives `connector` the test password and signs in through `/login`.
+    pub async fn sign_in_as(&self, connector: &Connector) -> WebSession {
+        let hash = twoyes::domain::Password::parse_new(PASSWORD)
+            .unwrap()
+            .hash()
+            .unwrap();
+        self.store
+            .set_password_hash(&connector.id, &hash)
+            .await
+            .expect("password set");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let login = client
+            .get(format!("{}/login", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let response = client
+            .post(format!("{}/login", self.address))
+            .form(&[
+                ("csrf", csrf_in(&login).as_str()),
+                ("email", connector.email.as_str()),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "sign-in redirects");
+        let home = client
+            .get(format!("{}/", self.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(home.status(), 200, "signed in");
+        let csrf = csrf_in(&home.text().await.unwrap());
+        WebSession {
+            client,
+            base: self.address.clone(),
+            csrf,
+        }
+    }
+
+    /// Signs in as the test app's own connector.
+    pub async fn sign_in(&self) -> WebSession {
+        self.sign_in_as(&self.connector).await
+    }
+
+    /// Another connector of the same installation.
+    pub async fn second_connector(&self) -> Connector {
+        self.store
+            .add_connector(
+                NewConnector {
+                    email: twoyes::domain::EmailAddress::parse("other@connector.example").unwrap(),
+                    name: twoyes::domain::PersonName::parse("Olive Other").unwrap(),
+                    handle: None,
+                    is_admin: false,
+                },
+                START,
+            )
+            .await
+            .expect("second connector")
+    }
+}
+
+impl WebSession {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// GET, expecting 200, returning the page.
+    pub async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.unwrap()
+    }
+
+    /// POSTs a form with this session's CSRF token added.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut all: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.client
+            .post(self.url(path))
+            .form(&all)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// POSTs a form without any CSRF token.
+    pub async fn post_without_csrf(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST")
+    }
+}
