@@ -136,6 +136,40 @@ pub async fn propose_intro(
     input: &ProposeInput,
     channel: Channel,
 ) -> Result<Intro, ProposeError> {
+    propose(store, clock, timings, connector, input, channel, None).await
+}
+
+/// Like `propose_intro`, approving the connector's pending request
+/// `request_id` in the same transaction.
+pub async fn propose_intro_from_request(
+    store: &Arc<dyn Store>,
+    clock: &dyn Clock,
+    timings: Timings,
+    connector: &Connector,
+    input: &ProposeInput,
+    request_id: &str,
+) -> Result<Intro, ProposeError> {
+    propose(
+        store,
+        clock,
+        timings,
+        connector,
+        input,
+        Channel::Web,
+        Some(request_id),
+    )
+    .await
+}
+
+async fn propose(
+    store: &Arc<dyn Store>,
+    clock: &dyn Clock,
+    timings: Timings,
+    connector: &Connector,
+    input: &ProposeInput,
+    channel: Channel,
+    from_request: Option<&str>,
+) -> Result<Intro, ProposeError> {
     let intro = parse_proposal(input, connector, clock)?;
     for party in intro.parties() {
         if store.is_suppressed(&party.email, &connector.id).await? {
@@ -144,9 +178,15 @@ pub async fn propose_intro(
             });
         }
     }
-    Ok(store
-        .create_intro(intro, context(clock, timings, channel))
-        .await?)
+    let ctx = context(clock, timings, channel);
+    Ok(match from_request {
+        None => store.create_intro(intro, ctx).await?,
+        Some(request_id) => {
+            store
+                .create_intro_from_request(intro, ctx, request_id)
+                .await?
+        }
+    })
 }
 
 /// How long a printed setup or set-password link works.

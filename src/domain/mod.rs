@@ -8,6 +8,7 @@ mod named_address;
 mod password;
 mod text;
 pub mod time;
+mod timing_overrides;
 mod timings;
 mod token;
 
@@ -21,6 +22,7 @@ pub use named_address::NamedAddress;
 pub use password::{MIN_PASSWORD_CHARS, Password};
 pub use text::{Blurb, Note, PersonName, PrivateReason, Reason, Topic};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use timing_overrides::{TIMING_NAMES, TimingOverrides, timing_text};
 pub use timings::{RelayDelay, Timings};
 pub use token::{Token, TokenHash, redact_tokens, text_hash};
 

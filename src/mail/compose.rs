@@ -6,6 +6,7 @@ use minijinja::{Environment, Value};
 use serde_json::json;
 
 use super::MailError;
+use super::wording::{self, Wording};
 use crate::domain::{Consent, Intro, Party, Role, Timestamp};
 use crate::store::{Connector, OutboxItem, OutboxKind, Recipient};
 
@@ -42,6 +43,10 @@ fn add(env: &mut Environment<'static>, name: &'static str, source: &'static str)
         tracing::error!(template = name, error = %e, "an email template does not compile");
     }
 }
+
+/// The HTML part of a connector-worded email: their text, already escaped
+/// paragraph by paragraph (`wording::text_to_html`).
+const CUSTOM_HTML: &str = r#"{% extends "base.html" %}{% block title %}{{ title }}{% endblock %}{% block content %}{{ body_html }}{% endblock %}"#;
 
 pub struct Composer {
     env: Environment<'static>,
@@ -83,11 +88,29 @@ fn one_line(text: &str) -> String {
         .replace("=?", "= ?")
 }
 
+/// The built-in wording a connector starts from when they edit an email.
+pub fn builtin_source(kind: &str, part: &str) -> Option<&'static str> {
+    macro_rules! sources {
+        ($($name:literal),+) => {
+            match (kind, part) {
+                $(
+                    ($name, "subject") => Some(include_str!(concat!("templates/", $name, "/subject.txt"))),
+                    ($name, "body") => Some(include_str!(concat!("templates/", $name, "/body.txt"))),
+                )+
+                _ => None,
+            }
+        };
+    }
+    sources!("ask", "introduction", "relay", "notice", "follow_up")
+}
+
 impl Composer {
     pub fn new() -> Self {
         let mut env = Environment::new();
         add(&mut env, "base.html", include_str!("templates/base.html"));
+        add(&mut env, "custom.html", CUSTOM_HTML);
         template_folder!(env, "ask", "introduction", "relay", "notice", "follow_up");
+        template_folder!(env, "request_confirm", "request_declined");
         Self { env }
     }
 
@@ -99,20 +122,65 @@ impl Composer {
         links: &Links,
         timings_expire_after: std::time::Duration,
     ) -> Result<Rendered, MailError> {
+        self.render_with(item, intro, connector, links, timings_expire_after, None)
+    }
+
+    /// Renders with the connector's own wording where they have one. Their
+    /// wording was checked when saved; should it still fail (a value missing
+    /// in an unusual email), the built-in wording is used instead, so the
+    /// email still goes.
+    pub fn render_with(
+        &self,
+        item: &OutboxItem,
+        intro: &Intro,
+        connector: &Connector,
+        links: &Links,
+        timings_expire_after: std::time::Duration,
+        wording: Option<&Wording>,
+    ) -> Result<Rendered, MailError> {
         let (folder, ctx) = self.context(item, intro, connector, links, timings_expire_after)?;
         let ctx = Value::from(minijinja::value::Serde(ctx));
         let render = |part: &str| -> Result<String, MailError> {
             let name = format!("{folder}/{part}");
             Ok(self.env.get_template(&name)?.render(&ctx)?)
         };
+        let own = |part: &str| -> Option<String> {
+            let source = wording?.get(&(folder.to_string(), part.to_string()))?;
+            match wording::strict_env().render_str(source, &ctx) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    tracing::warn!(kind = folder, part, error = %e, "the connector's wording did not render; using the built-in one");
+                    None
+                }
+            }
+        };
+        let subject = match own("subject") {
+            Some(s) => s,
+            None => render("subject.txt")?,
+        };
+        let (text, html) = match own("body") {
+            Some(text) => {
+                let body_html = wording::text_to_html(&text);
+                let html = self
+                    .env
+                    .get_template("custom.html")?
+                    .render(minijinja::context! {
+                        title => one_line(&subject),
+                        body_html => Value::from_safe_string(body_html),
+                    })?;
+                (text, html)
+            }
+            None => (render("body.txt")?, render("body.html")?),
+        };
         Ok(Rendered {
-            subject: one_line(&render("subject.txt")?),
-            text: render("body.txt")?,
-            html: render("body.html")?,
+            subject: one_line(&subject),
+            text,
+            html,
         })
     }
 
-    fn context(
+    /// The values an email's templates see, and its template folder.
+    pub fn context(
         &self,
         item: &OutboxItem,
         intro: &Intro,
@@ -151,6 +219,11 @@ impl Composer {
             OutboxKind::Introduction => "introduction",
             OutboxKind::Relay => "relay",
             OutboxKind::FollowUp => "follow_up",
+            OutboxKind::RequestConfirm | OutboxKind::RequestDeclined => {
+                return Err(MailError::Unroutable(
+                    "an email about a request is rendered by render_request",
+                ));
+            }
             OutboxKind::Notice if item.payload["notice"] == "delivery_failed" => {
                 let payload = &item.payload;
                 let failed = payload["failed_recipient"]
@@ -221,5 +294,31 @@ impl Composer {
             return Err(MailError::Unroutable("only notices go to the connector"));
         }
         Ok((folder, ctx))
+    }
+}
+
+impl Composer {
+    /// Renders an email about a request from the public page (there is no
+    /// intro yet); `ctx` holds the values its templates use.
+    pub fn render_request(
+        &self,
+        kind: OutboxKind,
+        ctx: serde_json::Value,
+    ) -> Result<Rendered, MailError> {
+        let folder = match kind {
+            OutboxKind::RequestConfirm => "request_confirm",
+            OutboxKind::RequestDeclined => "request_declined",
+            _ => return Err(MailError::Unroutable("not an email about a request")),
+        };
+        let ctx = Value::from(minijinja::value::Serde(ctx));
+        let render = |part: &str| -> Result<String, MailError> {
+            let name = format!("{folder}/{part}");
+            Ok(self.env.get_template(&name)?.render(&ctx)?)
+        };
+        Ok(Rendered {
+            subject: one_line(&render("subject.txt")?),
+            text: render("body.txt")?,
+            html: render("body.html")?,
+        })
     }
 }

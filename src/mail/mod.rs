@@ -11,8 +11,9 @@ mod smtp;
 #[cfg(test)]
 mod snapshot_tests;
 mod transport;
+pub mod wording;
 
-pub use compose::{Composer, Links, Rendered};
+pub use compose::{Composer, Links, Rendered, builtin_source};
 pub use message::{MessageParts, build_message};
 pub use smtp::SmtpTransport;
 pub use transport::{FileTransport, MemoryTransport, OutgoingMessage, SendError, Transport};

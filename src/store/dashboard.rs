@@ -22,8 +22,12 @@ pub struct IntroSearch {
     pub limit: u32,
 }
 
+/// Counts above this show as "10,000+".
+pub const COUNT_CAP: i64 = 10_000;
+
 #[async_trait]
 pub trait DashboardStore: Send + Sync {
+    /// Intros per status, each counted up to `COUNT_CAP + 1`.
     async fn status_counts(&self, connector_id: &str) -> StoreResult<Vec<(IntroStatus, i64)>>;
     async fn search_intros(&self, search: &IntroSearch) -> StoreResult<Vec<Intro>>;
     /// Every intro of this connector between these two people, either way round.
@@ -47,18 +51,20 @@ fn prefix_end(prefix: &str) -> String {
 #[async_trait]
 impl DashboardStore for SqlStore {
     async fn status_counts(&self, connector_id: &str) -> StoreResult<Vec<(IntroStatus, i64)>> {
-        let rows = sqlx::query(
-            "select status, count(*) as n from intros where connector_id = $1 group by status",
-        )
-        .bind(connector_id)
-        .fetch_all(&self.pool)
-        .await?;
+        // Each count stops at COUNT_CAP + 1: a page view costs the same with
+        // a million intros as with a thousand (the page says "10,000+").
         let mut counts = Vec::new();
-        for row in rows {
-            let status: String = row.try_get("status")?;
-            if let Some(status) = IntroStatus::parse(&status) {
-                counts.push((status, row.try_get::<i64, _>("n")?));
-            }
+        for status in IntroStatus::ALL {
+            let row = sqlx::query(
+                "select count(*) as n from (select 1 as one from intros
+                 where connector_id = $1 and status = $2 limit $3) capped",
+            )
+            .bind(connector_id)
+            .bind(status.as_str())
+            .bind(COUNT_CAP + 1)
+            .fetch_one(&self.pool)
+            .await?;
+            counts.push((*status, row.try_get::<i64, _>("n")?));
         }
         Ok(counts)
     }
@@ -133,25 +139,17 @@ impl DashboardStore for SqlStore {
     }
 
     async fn contact_suggestions(&self, connector_id: &str) -> StoreResult<Vec<(String, String)>> {
+        // The connector's contacts, the most recently used first.
         let rows = sqlx::query(
-            "select p.name, p.email, max(p.created_at) as latest from parties p
-             join intros i on i.intro_id = p.intro_id
-             where i.connector_id = $1
-             group by p.email_key, p.name, p.email
-             order by latest desc limit 500",
+            "select name, email from contacts where connector_id = $1
+             order by coalesce(last_used_at, 0) desc, updated_at desc, contact_id limit 500",
         )
         .bind(connector_id)
         .fetch_all(&self.pool)
         .await?;
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        for row in rows {
-            let email: String = row.try_get("email")?;
-            if seen.insert(email.to_ascii_lowercase()) {
-                out.push((row.try_get("name")?, email));
-            }
-        }
-        Ok(out)
+        rows.iter()
+            .map(|row| Ok((row.try_get("name")?, row.try_get("email")?)))
+            .collect()
     }
 }
 

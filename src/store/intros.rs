@@ -4,6 +4,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::outbox_plan::{plan, token_hash};
 use super::rows::{insert_intro, intro_from_row, intro_select, save_intro};
+use super::settings::with_connector_timings;
 use super::sql::{Backend, SqlStore, new_id};
 use super::{EventRecord, IntroFilter, StoreError, StoreResult};
 use crate::domain::machine::{self, Command, Context, Transition};
@@ -107,9 +108,34 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn create_intro_tx(&self, intro: Intro, ctx: Context) -> StoreResult<Intro> {
+    pub(super) async fn create_intro_tx(
+        &self,
+        intro: Intro,
+        ctx: Context,
+        from_request: Option<&str>,
+    ) -> StoreResult<Intro> {
         let mut tx = self.begin_write().await?;
+        let ctx = with_connector_timings(&mut tx, &intro.connector_id, ctx).await?;
         insert_intro(&mut tx, &intro, None).await?;
+        if let Some(request_id) = from_request {
+            // The approval and the intro are one: a double submit, or two
+            // tabs, make one intro; a crash leaves neither or both.
+            let approved = sqlx::query(
+                "update requests set status = 'approved', intro_id = $1, decided_at = $2
+                 where request_id = $3 and connector_id = $4 and status = 'pending'",
+            )
+            .bind(&intro.id)
+            .bind(ctx.now.as_millis())
+            .bind(request_id)
+            .bind(&intro.connector_id)
+            .execute(&mut *tx)
+            .await?;
+            if approved.rows_affected() != 1 {
+                return Err(StoreError::Conflict(
+                    "this request has already been approved or declined".into(),
+                ));
+            }
+        }
         let t = machine::apply(&intro, Command::Start, &ctx)?;
         self.persist(&mut tx, &t, &ctx).await?;
         tx.commit().await?;
@@ -129,6 +155,7 @@ impl SqlStore {
         if connector_id.is_some_and(|c| c != intro.connector_id) {
             return Err(StoreError::NotFound);
         }
+        let ctx = with_connector_timings(&mut tx, &intro.connector_id, ctx).await?;
         let t = machine::apply(&intro, command, &ctx)?;
         self.persist(&mut tx, &t, &ctx).await?;
         tx.commit().await?;
@@ -139,6 +166,7 @@ impl SqlStore {
     pub(super) async fn apply_due_tx(&self, intro_id: &str, ctx: Context) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let intro = self.load_for_update(&mut tx, intro_id).await?;
+        let ctx = with_connector_timings(&mut tx, &intro.connector_id, ctx).await?;
         let Some(command) = machine::due_now(&intro, &ctx.timings, ctx.now) else {
             // Nothing due (another worker got here first, or timings changed):
             // store the fresh due time so the intro is not picked again early.

@@ -4,12 +4,18 @@
 
 mod accounts;
 mod connectors;
+mod contact_imports;
+mod contacts;
 mod dashboard;
 mod intros;
+mod mailbox;
 mod outbox;
 mod outbox_plan;
+mod requests;
 mod rows;
+mod settings;
 mod sql;
+mod stats;
 mod store_impl;
 
 use async_trait::async_trait;
@@ -20,9 +26,17 @@ use crate::domain::{
 };
 
 pub use accounts::{AccountStore, OneTimePurpose};
-pub use dashboard::{DashboardStore, IntroSearch};
+pub use contact_imports::{ContactImportStore, ImportJob, ImportRow};
+pub use contacts::{Contact, ContactEdit, ContactSearch, ContactStore, ContactText};
+pub use dashboard::{COUNT_CAP, DashboardStore, IntroSearch};
+pub use mailbox::{MailboxStore, SentMail};
 pub use outbox_plan::{OutboxKind, Purpose, Recipient, token_context};
+pub use requests::{
+    IntroRequest, NewRequest, RequestStatus, RequestStore, Submitted, confirm_token_context,
+};
+pub use settings::{ConnectorSettings, SettingsStore, Wording};
 pub use sql::{Backend, SqlStore, StoreOptions};
+pub use stats::{FollowUpCounts, PeriodStats, Stats, StatsStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -147,7 +161,19 @@ pub struct MetricsSnapshot {
 }
 
 #[async_trait]
-pub trait Store: AccountStore + DashboardStore + Send + Sync + 'static {
+pub trait Store:
+    AccountStore
+    + DashboardStore
+    + ContactStore
+    + ContactImportStore
+    + StatsStore
+    + MailboxStore
+    + SettingsStore
+    + RequestStore
+    + Send
+    + Sync
+    + 'static
+{
     fn backend(&self) -> Backend;
     /// Notified whenever a commit may have made work due for the worker.
     fn wakeups(&self) -> std::sync::Arc<tokio::sync::Notify>;
@@ -168,6 +194,15 @@ pub trait Store: AccountStore + DashboardStore + Send + Sync + 'static {
 
     /// Stores a new intro and starts it (the first asks), in one transaction.
     async fn create_intro(&self, intro: Intro, ctx: Context) -> StoreResult<Intro>;
+    /// Creates the intro and marks the connector's pending request approved
+    /// with it, in one transaction; `Conflict` if the request is no longer
+    /// pending (nothing is created then).
+    async fn create_intro_from_request(
+        &self,
+        intro: Intro,
+        ctx: Context,
+        request_id: &str,
+    ) -> StoreResult<Intro>;
     /// Loads the intro, applies the command, and stores the new state, its
     /// event and its emails, in one transaction. With `connector_id`, an intro
     /// of another connector is `NotFound`.

@@ -17,7 +17,10 @@ fn outbox_from_row(row: &AnyRow) -> StoreResult<OutboxItem> {
     let payload: String = row.try_get("payload")?;
     Ok(OutboxItem {
         id: row.try_get("outbox_id")?,
-        intro_id: row.try_get("intro_id")?,
+        // Empty for an email about a request, which has no intro yet.
+        intro_id: row
+            .try_get::<Option<String>, _>("intro_id")?
+            .unwrap_or_default(),
         connector_id: row.try_get("connector_id")?,
         kind: OutboxKind::parse(&row.try_get::<String, _>("kind")?)
             .ok_or_else(|| corrupt("kind"))?,
@@ -193,6 +196,7 @@ impl SqlStore {
         .await?;
         let Some(row) = row else { return Ok(false) };
         let kind: String = row.try_get("kind")?;
+        let intro_id: Option<String> = row.try_get("intro_id")?;
         sqlx::query(
             "update outbox set status = 'failed', sent_at = $1, last_error = $2, lease_owner = null, lease_until = null
              where outbox_id = $3",
@@ -202,7 +206,9 @@ impl SqlStore {
         .bind(outbox_id)
         .execute(&mut *tx)
         .await?;
-        if kind != OutboxKind::Notice.as_str() {
+        // A request's email has no intro for a notice to be about; the
+        // request's page shows the failure instead.
+        if let Some(intro_id) = intro_id.filter(|_| kind != OutboxKind::Notice.as_str()) {
             let payload = serde_json::json!({
                 "notice": "delivery_failed",
                 "failed_kind": kind,
@@ -216,7 +222,7 @@ impl SqlStore {
                  values ($1, $2, $3, 'notice', 'connector', $4, $5, 'pending', 0, $6, $6)",
             )
             .bind(&notice_id)
-            .bind(row.try_get::<String, _>("intro_id")?)
+            .bind(intro_id)
             .bind(row.try_get::<String, _>("connector_id")?)
             .bind(payload.to_string())
             .bind(format!("<{}@{}>", uuid::Uuid::new_v4().simple(), self.options.message_id_domain))

@@ -34,8 +34,21 @@ stored_enum!(
         Relay => "relay",
         Notice => "notice",
         FollowUp => "follow_up",
+        RequestConfirm => "request_confirm",
+        RequestDeclined => "request_declined",
     }
 );
+
+impl OutboxKind {
+    /// Emails about a request from the public page: they belong to the
+    /// request, not to an intro (see `store::requests`).
+    pub fn is_about_request(self) -> bool {
+        matches!(
+            self,
+            OutboxKind::RequestConfirm | OutboxKind::RequestDeclined
+        )
+    }
+}
 
 stored_enum!(
     /// Who an outbox row goes to.

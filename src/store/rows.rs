@@ -198,6 +198,7 @@ pub(super) async fn insert_intro(
         .execute(&mut *conn)
         .await?;
     }
+    super::contacts::record_parties(&mut *conn, intro).await?;
     for term in search_terms(intro) {
         sqlx::query("insert into intro_search (connector_id, term, intro_id) values ($1, $2, $3)")
             .bind(&intro.connector_id)

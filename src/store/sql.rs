@@ -63,10 +63,12 @@ pub struct SqlStore {
 
 /// Durability first: WAL with `synchronous=FULL` means a decision the page
 /// acknowledged survives power loss, not just a crash of the process.
+/// The busy timeout comes first, so the others wait for a busy database
+/// (a CLI command while `serve` writes) instead of failing at once.
 const SQLITE_PRAGMAS: &[&str] = &[
+    "pragma busy_timeout = 15000",
     "pragma journal_mode = wal",
     "pragma synchronous = full",
-    "pragma busy_timeout = 15000",
     "pragma foreign_keys = on",
 ];
 

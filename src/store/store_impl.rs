@@ -48,7 +48,15 @@ impl Store for SqlStore {
     }
 
     async fn create_intro(&self, intro: Intro, ctx: Context) -> StoreResult<Intro> {
-        self.create_intro_tx(intro, ctx).await
+        self.create_intro_tx(intro, ctx, None).await
+    }
+    async fn create_intro_from_request(
+        &self,
+        intro: Intro,
+        ctx: Context,
+        request_id: &str,
+    ) -> StoreResult<Intro> {
+        self.create_intro_tx(intro, ctx, Some(request_id)).await
     }
     async fn apply(
         &self,

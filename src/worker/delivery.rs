@@ -5,7 +5,9 @@ use tracing::Instrument;
 use crate::domain::machine::Command;
 use crate::domain::{Consent, Intro, Timestamp, Token};
 use crate::mail::{Links, MessageParts, OutgoingMessage, SendError, build_message};
-use crate::store::{Connector, OutboxItem, OutboxKind, Purpose, Recipient, StoreError};
+use crate::store::{
+    Connector, ConnectorSettings, OutboxItem, OutboxKind, Purpose, Recipient, StoreError,
+};
 
 use super::{Worker, full_jitter};
 
@@ -69,6 +71,9 @@ impl Worker {
         item: &OutboxItem,
         lease_until: Timestamp,
     ) -> anyhow::Result<()> {
+        if item.kind.is_about_request() {
+            return self.deliver_request_mail(item, lease_until).await;
+        }
         let intro = self.store.intro(&item.intro_id, None).await?;
         let connector = self.store.connector(&item.connector_id).await?;
         if let Some(why) = self.obsolete(item, &intro).await? {
@@ -76,7 +81,8 @@ impl Worker {
             self.store.outbox_skipped(&item.id, &self.id, why).await?;
             return Ok(());
         }
-        let message = match self.build(item, &intro, &connector) {
+        let settings = self.store.connector_settings(&connector.id).await?;
+        let message = match self.build(item, &intro, &connector, &settings) {
             Ok(message) => message,
             Err(e) => {
                 tracing::error!(error = %e, "email could not be built");
@@ -186,11 +192,32 @@ impl Worker {
         format!("{}/{path}/{}", self.settings.base_url, token.expose())
     }
 
+    /// Builds the MIME message, signs it when DKIM is set, and wraps it for
+    /// a transport.
+    pub(super) fn finish_message(
+        &self,
+        item: &OutboxItem,
+        parts: &MessageParts<'_>,
+        rendered: &crate::mail::Rendered,
+    ) -> anyhow::Result<OutgoingMessage> {
+        let mut message = build_message(parts, rendered)?;
+        if let Some(signer) = &self.settings.dkim {
+            signer.sign(&mut message);
+        }
+        Ok(OutgoingMessage {
+            outbox_id: item.id.clone(),
+            message_id: item.message_id.clone(),
+            envelope: message.envelope().clone(),
+            raw: message.formatted(),
+        })
+    }
+
     fn build(
         &self,
         item: &OutboxItem,
         intro: &Intro,
         connector: &Connector,
+        settings: &ConnectorSettings,
     ) -> anyhow::Result<OutgoingMessage> {
         let mut links = Links::default();
         let mut list_unsubscribe = None;
@@ -206,14 +233,25 @@ impl Worker {
             }
             _ => {}
         }
-        let rendered = self.composer.render(
+        let own = &settings.timings.apply(&self.settings.timings);
+        let rendered = self.composer.render_with(
             item,
             intro,
             connector,
             &links,
-            self.settings.timings.expire_after,
+            own.expire_after,
+            Some(&settings.wording),
         )?;
+        let sender_name = settings
+            .sender_name
+            .as_ref()
+            .map(|n| n.as_str())
+            .unwrap_or(connector.name.as_str());
         let connector_box = (connector.name.as_str(), &connector.email);
+        let reply_box = (
+            sender_name,
+            settings.reply_to.as_ref().unwrap_or(&connector.email),
+        );
         let party_box = |role: crate::domain::Role| {
             let p = intro.party(role);
             (p.name.as_str(), &p.email)
@@ -224,7 +262,7 @@ impl Worker {
                     .recipient
                     .role()
                     .ok_or_else(|| anyhow::anyhow!("no role"))?;
-                (vec![party_box(role)], vec![], vec![connector_box])
+                (vec![party_box(role)], vec![], vec![reply_box])
             }
             Recipient::Connector => (vec![connector_box], vec![], vec![]),
             Recipient::BothParties => {
@@ -237,7 +275,7 @@ impl Worker {
         };
         let parts = MessageParts {
             message_id: &item.message_id,
-            from_name: connector.name.as_str(),
+            from_name: sender_name,
             from_address: &self.settings.mail_from,
             to,
             cc,
@@ -252,15 +290,6 @@ impl Worker {
             list_unsubscribe,
             date: self.clock.now(),
         };
-        let mut message = build_message(&parts, &rendered)?;
-        if let Some(signer) = &self.settings.dkim {
-            signer.sign(&mut message);
-        }
-        Ok(OutgoingMessage {
-            outbox_id: item.id.clone(),
-            message_id: item.message_id.clone(),
-            envelope: message.envelope().clone(),
-            raw: message.formatted(),
-        })
+        self.finish_message(item, &parts, &rendered)
     }
 }

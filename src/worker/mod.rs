@@ -4,6 +4,7 @@
 
 mod backoff;
 mod delivery;
+mod request_mail;
 mod scheduler;
 
 use std::sync::Arc;

@@ -114,6 +114,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub settings: Settings,
     pub dir: tempfile::TempDir,
+    /// Set when mail is written to files (`Config::file_mail`).
+    pub mail_dir: Option<PathBuf>,
 }
 
 /// One email as a person's mail client would show it.
@@ -188,6 +190,9 @@ pub struct Config {
     pub smtp_max_per_second: Option<f64>,
     /// Sign with a fresh Ed25519 DKIM key (selector `t1`, domain `connector.example`).
     pub dkim: bool,
+    /// Write `.eml` files as the embedded default does (the web app's
+    /// mailbox), instead of keeping mail in memory.
+    pub file_mail: bool,
 }
 
 impl Default for Config {
@@ -200,6 +205,7 @@ impl Default for Config {
             outbox_lease: None,
             smtp_max_per_second: None,
             dkim: false,
+            file_mail: false,
         }
     }
 }
@@ -260,9 +266,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     }
     let overrides = Overrides {
         clock: Some(clock.clone()),
-        transport: config
-            .smtp_port
-            .is_none()
+        transport: (config.smtp_port.is_none() && !config.file_mail)
             .then(|| Arc::new(mail.clone()) as Arc<dyn twoyes::mail::Transport>),
         idle_poll: Some(Duration::from_millis(50)),
     };
@@ -292,6 +296,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         .expect("connector");
     let api_token = add_token(&store, &connector).await;
     TestApp {
+        mail_dir: config.file_mail.then(|| settings.mail_dir()),
         address: settings.base_url.clone(),
         clock,
         mail,
@@ -382,6 +387,19 @@ impl TestApp {
     }
 
     pub fn emails(&self) -> Vec<Email> {
+        if let Some(dir) = &self.mail_dir {
+            // File names are outbox ids (UUIDv7): sorted, they are in order.
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            files.retain(|f| f.extension().is_some_and(|x| x == "eml"));
+            files.sort();
+            return files
+                .iter()
+                .filter_map(|f| std::fs::read(f).ok())
+                .map(|raw| Email::parse(&raw))
+                .collect();
+        }
         self.mail
             .messages()
             .iter()

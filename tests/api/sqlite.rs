@@ -27,3 +27,13 @@ mod smtp_delivery;
 mod smtp_faults;
 #[path = "smtp_tls.rs"]
 mod smtp_tls;
+#[path = "tenancy.rs"]
+mod tenancy;
+#[path = "web_app.rs"]
+mod web_app;
+#[path = "web_contacts.rs"]
+mod web_contacts;
+#[path = "web_requests.rs"]
+mod web_requests;
+#[path = "web_settings.rs"]
+mod web_settings;

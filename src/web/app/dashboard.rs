@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{Layout, SignedIn, page};
 use crate::domain::{Intro, IntroStatus};
-use crate::store::IntroSearch;
+use crate::store::{COUNT_CAP, IntroSearch};
 use crate::web::{AppState, PageError};
 
 const PAGE: u32 = 50;
@@ -85,9 +85,10 @@ pub async fn show(
     let q = query.q.unwrap_or_default().trim().to_string();
     let counts = state.store.status_counts(&me.connector.id).await?;
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    let capped = counts.iter().any(|(_, n)| *n > COUNT_CAP);
     let status_str = status.map(|s| s.as_str()).unwrap_or("");
     let mut tabs = vec![Tab {
-        label: format!("All ({total})"),
+        label: format!("All ({})", shown_count(total, capped)),
         href: href("", &q, None),
         current: status.is_none(),
     }];
@@ -98,7 +99,7 @@ pub async fn show(
             .map(|(_, n)| *n)
             .unwrap_or(0);
         tabs.push(Tab {
-            label: format!("{} ({n})", label(*s)),
+            label: format!("{} ({})", label(*s), shown_count(n, n > COUNT_CAP)),
             href: href(s.as_str(), &q, None),
             current: status == Some(*s),
         });
@@ -133,6 +134,22 @@ pub async fn show(
     }))
 }
 
+/// "1,234", or "10,000+" once a count reached the cap.
+fn shown_count(n: i64, capped: bool) -> String {
+    let digits = n.min(if capped { COUNT_CAP } else { n }).to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if capped {
+        out.push('+');
+    }
+    out
+}
+
 pub fn label(status: IntroStatus) -> &'static str {
     match status {
         IntroStatus::Asking => "Asking",
@@ -141,5 +158,17 @@ pub fn label(status: IntroStatus) -> &'static str {
         IntroStatus::Declined => "Declined",
         IntroStatus::Expired => "Expired",
         IntroStatus::Cancelled => "Cancelled",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_count;
+
+    #[test]
+    fn counts_read_like_numbers() {
+        assert_eq!(shown_count(7, false), "7");
+        assert_eq!(shown_count(1234, false), "1,234");
+        assert_eq!(shown_count(60_006, true), "10,000+");
     }
 }

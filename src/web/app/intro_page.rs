@@ -127,6 +127,7 @@ fn mail_view(intro: &Intro, connector_name: &str, m: &OutboxItem) -> MailView {
         OutboxKind::Relay => "Closing note",
         OutboxKind::Notice => "Notice to you",
         OutboxKind::FollowUp => "Did you connect?",
+        OutboxKind::RequestConfirm | OutboxKind::RequestDeclined => "About the request",
     };
     let when = match m.sent_at {
         Some(t) => format!("sent {}", self::when(t)),

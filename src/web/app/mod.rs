@@ -3,11 +3,17 @@
 //! conveniences (word counters).
 
 pub mod auth;
+mod contacts;
 pub mod csrf;
 mod dashboard;
 mod intro_page;
+mod mailbox;
 mod new_intro;
+mod requests;
 pub mod session;
+mod settings;
+mod settings_wording;
+mod stats;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -83,6 +89,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/intros/new", get(new_intro::form).post(new_intro::submit))
         .route("/intros/{id}", get(intro_page::show))
         .route("/intros/{id}/cancel", post(intro_page::cancel))
+        .merge(requests::routes())
+        .merge(contacts::routes())
+        .merge(stats::routes())
+        .merge(mailbox::routes())
+        .merge(settings::routes())
         .layer(middleware::from_fn_with_state(state, csrf::verify))
         .layer(DefaultBodyLimit::max(csrf::MAX_FORM_BYTES))
         // Pages show private data: never cache them, never frame them, and

@@ -36,10 +36,10 @@ fn closed_page() -> PageError {
 }
 
 pub async fn show(
-    State(state): State<AppState>,
+    State(mut state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
-    let (record, intro) = resolve(&state, &token, Purpose::Decide).await?;
+    let (record, intro) = resolve(&mut state, &token, Purpose::Decide).await?;
     page_for(&state, &intro, record.role, None, &DecisionForm::default()).await
 }
 
@@ -211,11 +211,11 @@ fn parse_later_date(text: Option<&str>, now: Timestamp) -> Result<Timestamp, Str
 }
 
 pub async fn decide(
-    State(state): State<AppState>,
+    State(mut state): State<AppState>,
     Path(token): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Result<Response, PageError> {
-    let (record, intro) = resolve(&state, &token, Purpose::Decide).await?;
+    let (record, intro) = resolve(&mut state, &token, Purpose::Decide).await?;
     let role = record.role;
     let connector = state.store.connector(&intro.connector_id).await?;
     let shown = AskView::new(&intro, &connector.name, role)

@@ -30,7 +30,9 @@ async fn page(
     token: &str,
     answered: Option<&'static str>,
 ) -> Result<(FollowUpPage, String, crate::domain::Role), PageError> {
-    let (record, intro) = resolve(state, token, Purpose::FollowUp).await?;
+    // Timings do not matter to this page: a copy takes the connector's.
+    let mut state = state.clone();
+    let (record, intro) = resolve(&mut state, token, Purpose::FollowUp).await?;
     let connector = state.store.connector(&intro.connector_id).await?;
     let other = intro.party(record.role.other());
     let page = FollowUpPage {

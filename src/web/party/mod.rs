@@ -12,8 +12,10 @@ use crate::domain::{Intro, Token};
 use crate::store::{PartyToken, Purpose};
 
 /// Finds what a link's token grants; refuses it for any other purpose.
+/// `state` takes on the intro's connector's own timings, so what the page
+/// says (undo minutes) and hides (a recent close) matches their intros.
 pub(super) async fn resolve(
-    state: &AppState,
+    state: &mut AppState,
     raw: &str,
     purpose: Purpose,
 ) -> Result<(PartyToken, Intro), PageError> {
@@ -30,6 +32,8 @@ pub(super) async fn resolve(
         return Err(PageError::expired_link());
     }
     let intro = state.store.intro(&record.intro_id, None).await?;
+    let own = state.store.connector_settings(&intro.connector_id).await?;
+    state.timings = own.timings.apply(&state.timings);
     Ok((record, intro))
 }
 

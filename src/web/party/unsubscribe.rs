@@ -37,10 +37,10 @@ fn wants_everyone(headers: &HeaderMap, body: &[u8]) -> bool {
 }
 
 pub async fn show(
-    State(state): State<AppState>,
+    State(mut state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let (_, intro) = resolve(&state, &token, Purpose::Unsubscribe).await?;
+    let (_, intro) = resolve(&mut state, &token, Purpose::Unsubscribe).await?;
     let connector = state.store.connector(&intro.connector_id).await?;
     Ok(Html(render(&UnsubscribePage {
         connector_name: connector.name.to_string(),
@@ -50,12 +50,12 @@ pub async fn show(
 }
 
 pub async fn confirm(
-    State(state): State<AppState>,
+    State(mut state): State<AppState>,
     Path(token): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Html<String>, PageError> {
-    let (record, intro) = resolve(&state, &token, Purpose::Unsubscribe).await?;
+    let (record, intro) = resolve(&mut state, &token, Purpose::Unsubscribe).await?;
     let connector = state.store.connector(&intro.connector_id).await?;
     let email = &intro.party(record.role).email;
     let everyone = wants_everyone(&headers, &body);

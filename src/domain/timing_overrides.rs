@@ -1,0 +1,195 @@
+//! A connector's own timings: any of SPEC §4's durations, each unset (the
+//! installation's value) or set. Stored as text like `3d`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::time::{format_duration, parse_duration};
+use super::{ParseError, RelayDelay, Timings};
+
+/// The names a connector may set, in the order the settings page shows them.
+pub const TIMING_NAMES: &[&str] = &[
+    "remind-after",
+    "expire-after",
+    "undo-window",
+    "relay-delay",
+    "reconfirm-after",
+    "follow-up-after",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimingOverrides {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl TimingOverrides {
+    /// Parses `name → text` pairs; an empty text means "unset". Each value
+    /// is checked, and so is the whole (a reminder must come before expiry).
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        base: &Timings,
+    ) -> Result<Self, ParseError> {
+        let mut values = BTreeMap::new();
+        for (name, text) in pairs {
+            let Some(name) = TIMING_NAMES.iter().find(|n| **n == name) else {
+                return Err(ParseError::new(
+                    "timings",
+                    format!("unknown setting `{name}`"),
+                ));
+            };
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            check_one(name, text)?;
+            values.insert(*name, text.to_string());
+        }
+        let overrides = Self { values };
+        let t = overrides.apply(base);
+        if t.remind_after >= t.expire_after {
+            return Err(ParseError::new(
+                "remind-after",
+                "the reminder must come before the ask expires (remind-after < expire-after)",
+            ));
+        }
+        if t.expire_after < Duration::from_secs(3600) {
+            return Err(ParseError::new(
+                "expire-after",
+                "an ask needs at least an hour (1h) to be answered",
+            ));
+        }
+        if t.undo_window > Duration::from_secs(24 * 3600) {
+            return Err(ParseError::new(
+                "undo-window",
+                "the undo window can be at most a day (24h)",
+            ));
+        }
+        Ok(overrides)
+    }
+
+    /// The text stored for `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.values).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Reads stored JSON; values that no longer parse are ignored (and the
+    /// installation's value applies) rather than failing every intro.
+    pub fn from_json(text: &str) -> Self {
+        let raw: BTreeMap<String, String> = serde_json::from_str(text).unwrap_or_default();
+        let values = raw
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let name = TIMING_NAMES.iter().find(|n| **n == k)?;
+                check_one(name, &v).ok()?;
+                Some((*name, v))
+            })
+            .collect();
+        Self { values }
+    }
+
+    /// `base` with every set value in place of the installation's.
+    pub fn apply(&self, base: &Timings) -> Timings {
+        let mut t = *base;
+        let d = |name: &str| self.get(name).and_then(|v| parse_duration(v).ok());
+        if let Some(v) = d("remind-after") {
+            t.remind_after = v;
+        }
+        if let Some(v) = d("expire-after") {
+            t.expire_after = v;
+        }
+        if let Some(v) = d("undo-window") {
+            t.undo_window = v;
+        }
+        if let Some(v) = self
+            .get("relay-delay")
+            .and_then(|v| v.parse::<RelayDelay>().ok())
+        {
+            t.relay_delay = v;
+        }
+        if let Some(v) = d("reconfirm-after") {
+            t.reconfirm_after = v;
+        }
+        match self.get("follow-up-after") {
+            Some("off") => t.follow_up_after = None,
+            Some(_) => {
+                if let Some(v) = d("follow-up-after") {
+                    t.follow_up_after = Some(v);
+                }
+            }
+            None => {}
+        }
+        t
+    }
+}
+
+fn check_one(name: &str, text: &str) -> Result<(), ParseError> {
+    let field: &'static str = TIMING_NAMES
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .unwrap_or("timings");
+    let bad = |e: String| ParseError::new(field, format!("{name}: {e}"));
+    match name {
+        "relay-delay" => text.parse::<RelayDelay>().map(|_| ()).map_err(bad),
+        "follow-up-after" if text == "off" => Ok(()),
+        _ => parse_duration(text).map(|_| ()).map_err(bad),
+    }
+}
+
+/// The installation's value of `name`, as the settings page shows it.
+pub fn timing_text(t: &Timings, name: &str) -> String {
+    match name {
+        "remind-after" => format_duration(t.remind_after),
+        "expire-after" => format_duration(t.expire_after),
+        "undo-window" => format_duration(t.undo_window),
+        "relay-delay" => t.relay_delay.to_string(),
+        "reconfirm-after" => format_duration(t.reconfirm_after),
+        "follow-up-after" => t
+            .follow_up_after
+            .map(format_duration)
+            .unwrap_or_else(|| "off".into()),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_values_replace_the_installations() {
+        let base = Timings::default();
+        let o = TimingOverrides::parse(
+            [
+                ("remind-after", "1d"),
+                ("expire-after", ""),
+                ("follow-up-after", "off"),
+            ],
+            &base,
+        )
+        .unwrap();
+        let t = o.apply(&base);
+        assert_eq!(t.remind_after, Duration::from_secs(86_400));
+        assert_eq!(t.expire_after, base.expire_after);
+        assert_eq!(t.follow_up_after, None);
+        assert_eq!(TimingOverrides::from_json(&o.to_json()), o);
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_the_setting_named() {
+        let base = Timings::default();
+        let e = TimingOverrides::parse([("expire-after", "soon")], &base).unwrap_err();
+        assert_eq!(e.field, "expire-after");
+        let e = TimingOverrides::parse([("remind-after", "10d")], &base).unwrap_err();
+        assert!(e.message.contains("before the ask expires"));
+        assert!(TimingOverrides::parse([("colour", "1d")], &base).is_err());
+    }
+}
