@@ -144,6 +144,7 @@ pub fn make_worker(
         idle_poll: overrides.idle_poll.unwrap_or(Duration::from_secs(1)),
         token_secret: load_or_create_secret(&settings.data_dir)?,
         dkim: make_dkim_signer(settings)?,
+        max_asks_per_day: settings.max_asks_per_recipient_per_day,
     };
     Ok(Worker::new(store, clock, transport, worker_settings))
 }
@@ -183,6 +184,7 @@ impl Application {
             base_url: settings.base_url.clone(),
             mail_dir: (settings.smtp.is_none() && overrides.transport.is_none())
                 .then(|| settings.mail_dir()),
+            limiter: Arc::default(),
         };
         Ok(Self {
             listener,

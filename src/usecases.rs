@@ -32,6 +32,19 @@ pub enum ProposeError {
     /// One of the two has asked not to get intro requests from this connector.
     #[error("{name} has asked not to receive intro requests")]
     OptedOut { name: String },
+    /// One of the two has paused intro requests until `until`. The date is
+    /// theirs to share: it tells the connector when to come back.
+    #[error("{name} has paused intro requests until {}", until.human_date())]
+    Paused {
+        name: String,
+        until: crate::domain::Timestamp,
+    },
+    /// One of the two has had as many asks in the last 30 days as they
+    /// allow. Neither their number nor who asked them is said.
+    #[error(
+        "{name} has had as many intro requests this month as they want; please try again in a few weeks"
+    )]
+    MonthlyLimit { name: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -88,7 +101,14 @@ pub fn parse_proposal(
         Some(text) => Mode::parse(text).ok_or_else(|| {
             ProposeError::Invalid(ParseError::new(
                 "mode",
-                format!("mode must be target_first or parallel, not `{text}`"),
+                // Echo at most a short, one-line excerpt of what was sent.
+                format!(
+                    "mode must be target_first or parallel, not `{}`",
+                    text.chars()
+                        .filter(|c| !c.is_control())
+                        .take(40)
+                        .collect::<String>()
+                ),
             ))
         })?,
     };
@@ -170,12 +190,35 @@ async fn propose(
     channel: Channel,
     from_request: Option<&str>,
 ) -> Result<Intro, ProposeError> {
+    use crate::store::MONTHLY_WINDOW;
     let intro = parse_proposal(input, connector, clock)?;
     for party in intro.parties() {
         if store.is_suppressed(&party.email, &connector.id).await? {
             return Err(ProposeError::OptedOut {
                 name: party.name.to_string(),
             });
+        }
+    }
+    // The person's own pause and monthly maximum (the preferences page).
+    // They are about asks: a requester whose consent is on record asked for
+    // this intro themselves and is not asked now.
+    let now = clock.now();
+    for party in intro.parties() {
+        if party.consent_on_record_at.is_some() {
+            continue;
+        }
+        let name = party.name.to_string();
+        let choices = store.preferences(&party.email, &connector.id).await?;
+        if let Some(until) = choices.paused_until.filter(|until| *until > now) {
+            return Err(ProposeError::Paused { name, until });
+        }
+        if let Some(max) = choices.monthly_max {
+            let asked = store
+                .asks_to_since(&party.email, now.minus(MONTHLY_WINDOW))
+                .await?;
+            if asked >= max {
+                return Err(ProposeError::MonthlyLimit { name });
+            }
         }
     }
     let ctx = context(clock, timings, channel);
@@ -226,4 +269,57 @@ pub async fn set_password(
     let hash = tokio::task::spawn_blocking(move || password.hash()).await??;
     store.set_password_hash(&connector.id, &hash).await?;
     Ok(())
+}
+
+/// The consent record of an intro (SPEC §3; issue 6): every decision a
+/// party took, with who, when, through which channel, and the hash of the
+/// exact text they were shown; and a requester's consent recorded before
+/// any ask (the request page, or the API's `requester_opted_in`).
+pub fn consent_record(intro: &Intro, events: &[crate::store::EventRecord]) -> serde_json::Value {
+    use serde_json::json;
+    let decision = |kind: &str| match kind {
+        "decided_yes" => Some("yes"),
+        "decided_not_now" => Some("not_now"),
+        "decided_no" => Some("no"),
+        "undone" => Some("undone"),
+        "withdrawn" => Some("withdrawn"),
+        "opted_out" => Some("opted_out"),
+        _ => None,
+    };
+    let decisions: Vec<serde_json::Value> = events
+        .iter()
+        .filter_map(|e| {
+            let role = Role::parse(e.role.as_deref().unwrap_or(&e.actor))?;
+            let what = decision(&e.kind)?;
+            Some(json!({
+                "role": role.as_str(),
+                "name": intro.party(role).name.as_str(),
+                "email": intro.party(role).email.as_str(),
+                "decision": what,
+                "at": e.at.to_rfc3339(),
+                "channel": e.channel,
+                "actor": e.actor,
+                "text_hash": e.text_hash,
+            }))
+        })
+        .collect();
+    let started = events.iter().find(|e| e.kind == "started");
+    let recorded = intro.requester.consent_on_record_at.map(|at| {
+        json!({
+            "role": "requester",
+            "name": intro.requester.name.as_str(),
+            "email": intro.requester.email.as_str(),
+            "at": at.to_rfc3339(),
+            "channel": started.map(|e| e.channel.as_str()),
+            "blurb_hash": intro.requester.blurb.as_ref().map(|b| crate::domain::text_hash(b.as_str())),
+        })
+    });
+    let party = |p: &Party| json!({"name": p.name.as_str(), "email": p.email.as_str(), "consent": p.consent.as_str()});
+    json!({
+        "intro_id": intro.id,
+        "status": intro.status.as_str(),
+        "parties": {"requester": party(&intro.requester), "target": party(&intro.target)},
+        "recorded_consent": recorded,
+        "decisions": decisions,
+    })
 }

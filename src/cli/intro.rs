@@ -10,7 +10,7 @@ use crate::config::Settings;
 use crate::domain::machine::{Channel, Command};
 use crate::domain::{IntroStatus, NamedAddress, SystemClock};
 use crate::store::{IntroFilter, Store, StoreError};
-use crate::usecases::{ProposeInput, context, propose_intro};
+use crate::usecases::{ProposeInput, consent_record, context, propose_intro};
 use crate::web::api::IntroJson;
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +68,14 @@ pub enum IntroCommand {
         /// The intro's id (from `intro new` or `intro list`).
         id: String,
         /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an intro's consent record: each decision, who, when, through which channel, and the hash of the text they were shown.
+    Consent {
+        /// The intro's id (from `intro new` or `intro list`).
+        id: String,
+        /// Print the record as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -205,6 +213,36 @@ pub async fn run(settings: &Settings, command: IntroCommand) -> anyhow::Result<(
             }
             for intro in &intros {
                 println!("{}", one_line(intro));
+            }
+            Ok(())
+        }
+        IntroCommand::Consent { id, json } => {
+            let intro = store.intro(&id, None).await.map_err(not_found(&id))?;
+            let events = store.events(&id).await?;
+            let record = consent_record(&intro, &events);
+            if json {
+                return print_json(&record);
+            }
+            println!("{}", one_line(&intro));
+            if let Some(r) = record["recorded_consent"].as_object() {
+                println!(
+                    "  {}  requester consent on record ({} via {}), blurb sha256 {}",
+                    r["at"].as_str().unwrap_or(""),
+                    r["name"].as_str().unwrap_or(""),
+                    r["channel"].as_str().unwrap_or("?"),
+                    r["blurb_hash"].as_str().unwrap_or("-"),
+                );
+            }
+            for d in record["decisions"].as_array().into_iter().flatten() {
+                println!(
+                    "  {}  {:<9} {:<9} by {} via {}, shown text sha256 {}",
+                    d["at"].as_str().unwrap_or(""),
+                    d["role"].as_str().unwrap_or(""),
+                    d["decision"].as_str().unwrap_or(""),
+                    d["name"].as_str().unwrap_or(""),
+                    d["channel"].as_str().unwrap_or(""),
+                    d["text_hash"].as_str().unwrap_or("-"),
+                );
             }
             Ok(())
         }

@@ -4,6 +4,7 @@
 mod connector;
 mod intro;
 mod mail;
+mod person;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +50,9 @@ pub enum Command {
     /// Check mail delivery.
     #[command(subcommand)]
     Mail(mail::MailCommand),
+    /// Export or erase everything held about one person (GDPR).
+    #[command(subcommand)]
+    Person(person::PersonCommand),
 }
 
 fn init_logging(default: &str) {
@@ -96,6 +100,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mail(cmd) => {
             init_logging("warn");
             mail::run(&settings, cmd).await
+        }
+        Command::Person(cmd) => {
+            init_logging("warn");
+            person::run(&settings, cmd).await
         }
     }
 }

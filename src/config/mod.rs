@@ -87,6 +87,17 @@ pub struct SettingArgs {
         value_name = "DURATION"
     )]
     pub follow_up_after: Option<String>,
+    /// A pair whose intro was declined or expired this recently cannot be asked again, e.g. 90d.
+    #[arg(long, global = true, env = "TWOYES_COOLDOWN", value_name = "DURATION")]
+    pub cooldown: Option<String>,
+    /// At most this many asks reach one address per day, across all connectors; the rest wait.
+    #[arg(
+        long,
+        global = true,
+        env = "TWOYES_MAX_ASKS_PER_RECIPIENT_PER_DAY",
+        value_name = "N"
+    )]
+    pub max_asks_per_recipient_per_day: Option<String>,
     /// Lower bound of the backoff for temporary SMTP failures, e.g. 30s.
     #[arg(
         long,
@@ -169,11 +180,12 @@ pub struct Settings {
     pub smtp_retry_max: Duration,
     pub outbox_lease: Duration,
     pub dkim: Option<DkimSettings>,
+    /// Asks (and reminders) that may reach one address per day.
+    pub max_asks_per_recipient_per_day: u32,
 }
 
-/// The keys `twoyes.toml` may hold. Settings of SPEC §4 that this version
-/// does not implement yet (cooldown, the daily ask cap) are
-/// refused rather than silently ignored.
+/// The keys `twoyes.toml` may hold; any other key is refused rather than
+/// silently ignored.
 const KNOWN: &[&str] = &[
     "data-dir",
     "database-url",
@@ -187,6 +199,8 @@ const KNOWN: &[&str] = &[
     "relay-delay",
     "reconfirm-after",
     "follow-up-after",
+    "cooldown",
+    "max-asks-per-recipient-per-day",
     "smtp-retry-base",
     "smtp-retry-max",
     "outbox-lease",
@@ -291,7 +305,23 @@ impl Settings {
             relay_delay,
             reconfirm_after: duration(&args.reconfirm_after, "reconfirm-after", "14d")?,
             follow_up_after,
+            cooldown: duration(&args.cooldown, "cooldown", "90d")?,
         };
+        let cap_text = pick(
+            &args.max_asks_per_recipient_per_day,
+            "max-asks-per-recipient-per-day",
+        )
+        .unwrap_or_else(|| "3".into());
+        let max_asks_per_recipient_per_day: u32 = cap_text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "max-asks-per-recipient-per-day: `{cap_text}` is not a whole number of at least 1"
+                )
+            })?;
         if timings.expire_after.is_zero() {
             bail!("expire-after: must be longer than 0s");
         }
@@ -315,6 +345,7 @@ impl Settings {
             smtp_retry_base,
             smtp_retry_max,
             outbox_lease,
+            max_asks_per_recipient_per_day,
             dkim: smtp::parse_dkim(
                 pick(&args.dkim_key, "dkim-key"),
                 pick(&args.dkim_selector, "dkim-selector"),

@@ -15,6 +15,7 @@ pub const TIMING_NAMES: &[&str] = &[
     "relay-delay",
     "reconfirm-after",
     "follow-up-after",
+    "cooldown",
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,6 +118,9 @@ impl TimingOverrides {
         if let Some(v) = d("reconfirm-after") {
             t.reconfirm_after = v;
         }
+        if let Some(v) = d("cooldown") {
+            t.cooldown = v;
+        }
         match self.get("follow-up-after") {
             Some("off") => t.follow_up_after = None,
             Some(_) => {
@@ -152,6 +156,7 @@ pub fn timing_text(t: &Timings, name: &str) -> String {
         "undo-window" => format_duration(t.undo_window),
         "relay-delay" => t.relay_delay.to_string(),
         "reconfirm-after" => format_duration(t.reconfirm_after),
+        "cooldown" => format_duration(t.cooldown),
         "follow-up-after" => t
             .follow_up_after
             .map(format_duration)

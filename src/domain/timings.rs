@@ -64,6 +64,8 @@ pub struct Timings {
     pub reconfirm_after: Duration,
     /// `None` when follow-ups are off.
     pub follow_up_after: Option<Duration>,
+    /// A pair declined or expired this recently cannot be asked again.
+    pub cooldown: Duration,
 }
 
 impl Default for Timings {
@@ -79,6 +81,7 @@ impl Default for Timings {
             },
             reconfirm_after: Duration::from_secs(14 * DAY),
             follow_up_after: Some(Duration::from_secs(14 * DAY)),
+            cooldown: Duration::from_secs(90 * DAY),
         }
     }
 }

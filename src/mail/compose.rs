@@ -24,6 +24,9 @@ pub struct Links {
     pub decision_url: Option<String>,
     pub unsubscribe_url: Option<String>,
     pub follow_up_url: Option<String>,
+    /// The party's preferences page (`/p/`), in the footer of every email
+    /// to one party.
+    pub preferences_url: Option<String>,
 }
 
 macro_rules! template_folder {
@@ -86,6 +89,27 @@ fn one_line(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
         .replace("=?", "= ?")
+}
+
+/// The preferences link, in the emails that carry one: those to one party.
+fn preferences_url<'a>(item: &OutboxItem, links: &'a Links) -> Option<&'a str> {
+    let to_one_party = matches!(
+        item.kind,
+        OutboxKind::Ask | OutboxKind::Reminder | OutboxKind::Relay | OutboxKind::FollowUp
+    ) && item.recipient.role().is_some();
+    links.preferences_url.as_deref().filter(|_| to_one_party)
+}
+
+/// A connector's own wording keeps the person's preferences link: when
+/// their text does not use `{{ preferences_url }}`, the footer is added.
+fn with_preferences_footer(text: String, item: &OutboxItem, links: &Links) -> String {
+    match preferences_url(item, links) {
+        Some(url) if !text.contains(url) => format!(
+            "{}\n\n--\nPause intro requests, limit them, or stop them: {url}\n",
+            text.trim_end()
+        ),
+        _ => text,
+    }
 }
 
 /// The built-in wording a connector starts from when they edit an email.
@@ -160,6 +184,7 @@ impl Composer {
         };
         let (text, html) = match own("body") {
             Some(text) => {
+                let text = with_preferences_footer(text, item, links);
                 let body_html = wording::text_to_html(&text);
                 let html = self
                     .env
@@ -202,6 +227,7 @@ impl Composer {
             "decision_url": links.decision_url,
             "unsubscribe_url": links.unsubscribe_url,
             "follow_up_url": links.follow_up_url,
+            "preferences_url": preferences_url(item, links),
         });
         let role = item.recipient.role();
         if let Some(role) = role {

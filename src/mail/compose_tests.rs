@@ -80,6 +80,7 @@ fn links() -> Links {
         decision_url: Some("https://intros.example/o/TOKEN".into()),
         unsubscribe_url: Some("https://intros.example/u/UNSUB".into()),
         follow_up_url: Some("https://intros.example/f/FOLLOW".into()),
+        preferences_url: Some("https://intros.example/p/PREFS".into()),
     }
 }
 

@@ -24,6 +24,12 @@ const SENT_AT: Timestamp = Timestamp::from_millis(1_796_122_800_000);
 /// The links the worker puts in each kind of email, with fixed tokens.
 pub(super) fn links_for(kind: OutboxKind) -> Links {
     let mut links = Links::default();
+    if matches!(
+        kind,
+        OutboxKind::Ask | OutboxKind::Reminder | OutboxKind::Relay | OutboxKind::FollowUp
+    ) {
+        links.preferences_url = Some("https://intros.example/p/PREFERENCES".into());
+    }
     match kind {
         OutboxKind::Ask | OutboxKind::Reminder => {
             links.decision_url = Some("https://intros.example/o/TOKEN".into());

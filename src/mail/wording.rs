@@ -18,6 +18,12 @@ pub const PARTS: &[&str] = &["subject", "body"];
 
 pub use crate::store::Wording;
 
+/// Every email to one party carries it; if the wording leaves it out, it is
+/// added at the end (`compose::with_preferences_footer`).
+const PREFERENCES: &str = "preferences_url";
+const PREFERENCES_WHAT: &str =
+    "their link to pause, limit or stop intro requests (added at the end if you leave it out)";
+
 const PERSON: &[&str] = &["name", "first_name", "email", "blurb", "note"];
 
 /// The placeholders an email of `kind` has, with what each holds.
@@ -65,6 +71,7 @@ pub fn placeholders(kind: &str) -> Vec<(String, &'static str)> {
                 "unsubscribe_url".into(),
                 "their link to stop all asks (required)",
             ));
+            out.push((PREFERENCES.into(), PREFERENCES_WHAT));
         }
         "introduction" => intro_wide(&mut out),
         // A closing note must read the same whatever the reason the intro
@@ -72,6 +79,7 @@ pub fn placeholders(kind: &str) -> Vec<(String, &'static str)> {
         "relay" => {
             person(&mut out, "recipient", "the person this email goes to");
             person(&mut out, "other", "the other person");
+            out.push((PREFERENCES.into(), PREFERENCES_WHAT));
         }
         "follow_up" => {
             person(&mut out, "recipient", "the person this email goes to");
@@ -80,6 +88,7 @@ pub fn placeholders(kind: &str) -> Vec<(String, &'static str)> {
                 "follow_up_url".into(),
                 "their one-click answer link (required)",
             ));
+            out.push((PREFERENCES.into(), PREFERENCES_WHAT));
         }
         "notice" => {
             intro_wide(&mut out);
@@ -186,10 +195,16 @@ pub fn validate(kind: &str, part: &str, source: &str) -> Result<(), WordingError
     Ok(())
 }
 
-/// An environment in which a missing value is an error, not a blank.
+/// Instructions a connector's wording may take to render: far more than
+/// any email needs, and a bound on a template written to loop for ever.
+pub const RENDER_FUEL: u64 = 50_000;
+
+/// An environment in which a missing value is an error, not a blank, and
+/// rendering stops after `RENDER_FUEL` instructions.
 pub fn strict_env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(RENDER_FUEL));
     env
 }
 
@@ -291,6 +306,15 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_wording_that_loops_for_ever_runs_out_of_fuel() {
+        let source =
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}";
+        assert_eq!(validate("relay", "body", source), Ok(()));
+        let rendered = strict_env().render_str(source, minijinja::context! {});
+        assert!(rendered.is_err(), "stopped, not hung");
     }
 
     #[test]

@@ -116,6 +116,9 @@ impl SqlStore {
     ) -> StoreResult<Intro> {
         let mut tx = self.begin_write().await?;
         let ctx = with_connector_timings(&mut tx, &intro.connector_id, ctx).await?;
+        // Checked under the write lock, so two proposals at once cannot
+        // both pass.
+        guard_pair(&mut tx, &intro, &ctx).await?;
         insert_intro(&mut tx, &intro, None).await?;
         if let Some(request_id) = from_request {
             // The approval and the intro are one: a double submit, or two
@@ -284,4 +287,51 @@ impl SqlStore {
             .try_get::<Option<i64>, _>("due")?
             .map(Timestamp::from_millis))
     }
+}
+
+/// A pair of this connector with an intro in progress cannot get a second
+/// one; a pair declined or expired within `cooldown` waits until it ends.
+async fn guard_pair(conn: &mut AnyConnection, intro: &Intro, ctx: &Context) -> StoreResult<()> {
+    let rows = sqlx::query(
+        "select i.status, i.closed_at from intros i
+         join parties r on r.intro_id = i.intro_id and r.role = 'requester'
+         join parties t on t.intro_id = i.intro_id and t.role = 'target'
+         where i.connector_id = $1
+           and ((r.email_key = $2 and t.email_key = $3) or (r.email_key = $3 and t.email_key = $2))
+           and (i.status in ('asking', 'snoozed')
+                or (i.status in ('declined', 'expired') and i.closed_at > $4))",
+    )
+    .bind(&intro.connector_id)
+    .bind(intro.requester.email.normalized())
+    .bind(intro.target.email.normalized())
+    .bind(ctx.now.minus(ctx.timings.cooldown).as_millis())
+    .fetch_all(&mut *conn)
+    .await?;
+    let (a, b) = (&intro.requester.name, &intro.target.name);
+    if rows.iter().any(|r| {
+        r.try_get::<String, _>("status")
+            .is_ok_and(|s| s == "asking" || s == "snoozed")
+    }) {
+        return Err(StoreError::Refused {
+            code: "pair_in_progress",
+            message: format!(
+                "{a} and {b} already have an intro in progress; it has to end before another can start"
+            ),
+        });
+    }
+    let last_close = rows
+        .iter()
+        .filter_map(|r| r.try_get::<Option<i64>, _>("closed_at").ok().flatten())
+        .max();
+    if let Some(closed) = last_close {
+        let opens = Timestamp::from_millis(closed).plus(ctx.timings.cooldown);
+        return Err(StoreError::Refused {
+            code: "pair_cooldown",
+            message: format!(
+                "an intro between {a} and {b} ended without an introduction recently; they can be asked again from {}",
+                opens.human_date()
+            ),
+        });
+    }
+    Ok(())
 }

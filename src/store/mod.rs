@@ -11,6 +11,9 @@ mod intros;
 mod mailbox;
 mod outbox;
 mod outbox_plan;
+mod pacing;
+mod people;
+mod preferences;
 mod requests;
 mod rows;
 mod settings;
@@ -31,6 +34,9 @@ pub use contacts::{Contact, ContactEdit, ContactSearch, ContactStore, ContactTex
 pub use dashboard::{COUNT_CAP, DashboardStore, IntroSearch};
 pub use mailbox::{MailboxStore, SentMail};
 pub use outbox_plan::{OutboxKind, Purpose, Recipient, token_context};
+pub use pacing::PacingStore;
+pub use people::{ERASED_NAME, Erasure, PersonStore};
+pub use preferences::{MONTHLY_WINDOW, PreferenceStore, Preferences};
 pub use requests::{
     IntroRequest, NewRequest, RequestStatus, RequestStore, Submitted, confirm_token_context,
 };
@@ -46,6 +52,10 @@ pub enum StoreError {
     Machine(#[from] MachineError),
     #[error("{0}")]
     Conflict(String),
+    /// A guard refused the request (a pair already in progress, a cooldown):
+    /// `code` is the API error code, `message` says why and what to do.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("{0}")]
     Config(String),
     #[error("stored data is not valid: {0}")]
@@ -169,7 +179,10 @@ pub trait Store:
     + StatsStore
     + MailboxStore
     + SettingsStore
+    + PacingStore
     + RequestStore
+    + PersonStore
+    + PreferenceStore
     + Send
     + Sync
     + 'static

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use super::outbox_plan::{OutboxKind, Purpose, Recipient};
 use super::sql::{Backend, SqlStore, new_id};
 use super::{LateAnswer, MetricsSnapshot, OutboxItem, PartyToken, StoreError, StoreResult};
-use crate::domain::{EmailAddress, Role, Timestamp, TokenHash, redact_tokens, text_hash};
+use crate::domain::{EmailAddress, Role, Timestamp, Token, TokenHash, redact_tokens};
 
 const OUTBOX_COLUMNS: &str = "outbox_id, intro_id, connector_id, kind, recipient, payload, message_id, status, \
                               attempts, not_before, last_error, sent_at";
@@ -40,11 +40,19 @@ fn outbox_from_row(row: &AnyRow) -> StoreResult<OutboxItem> {
 
 /// Addresses are kept as a hash in the suppression list, so the list itself
 /// does not hold anyone's address.
-fn address_hash(email: &EmailAddress) -> String {
-    text_hash(&format!("twoyes-suppression:{}", email.normalized()))
-}
-
 impl SqlStore {
+    /// How an address is kept where only "is this them?" is needed
+    /// (suppressions, preferences, an erased person's block): keyed with
+    /// `secret.key`, so a copy of the database alone cannot confirm a
+    /// guessed address.
+    pub(super) fn address_hash(&self, email: &EmailAddress) -> String {
+        let key = Token::derive(
+            &self.options.token_secret,
+            &format!("suppression:{}", email.normalized()),
+        );
+        key.hash().as_str().to_string()
+    }
+
     pub(super) async fn claim_outbox_tx(
         &self,
         worker: &str,
@@ -311,7 +319,7 @@ impl SqlStore {
              on conflict (email_hash, connector_id) do nothing",
         )
         .bind(new_id())
-        .bind(address_hash(email))
+        .bind(self.address_hash(email))
         .bind(connector_id.unwrap_or(""))
         .bind(now.as_millis())
         .execute(&mut *tx)
@@ -328,7 +336,7 @@ impl SqlStore {
         let row = sqlx::query(
             "select count(*) as n from suppressions where email_hash = $1 and (connector_id = '' or connector_id = $2)",
         )
-        .bind(address_hash(email))
+        .bind(self.address_hash(email))
         .bind(connector_id)
         .fetch_one(&self.pool)
         .await?;

@@ -66,6 +66,7 @@ stored_enum!(
         Decide => "decide",
         Unsubscribe => "unsubscribe",
         FollowUp => "follow_up",
+        Preferences => "preferences",
     }
 );
 
@@ -90,6 +91,9 @@ impl Recipient {
 const DECIDE_LINK_LIFETIME: Duration = Duration::from_secs(400 * 86_400);
 const UNSUBSCRIBE_LINK_LIFETIME: Duration = Duration::from_secs(3 * 365 * 86_400);
 const FOLLOW_UP_LINK_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
+/// The preferences link in a party's footer: a year, so that an old email
+/// still lets its reader pause or stop intro requests.
+pub const PREFERENCES_LINK_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 
 /// The context string a link token is derived from (see `Token::derive`).
 pub fn token_context(purpose: Purpose, outbox_id: &str) -> String {
@@ -127,6 +131,7 @@ pub fn plan(effect: &Effect, now: Timestamp) -> PlannedEmail {
                     *role,
                     now.plus(UNSUBSCRIBE_LINK_LIFETIME),
                 ),
+                preferences(*role, now),
             ];
             planned
         }
@@ -142,12 +147,16 @@ pub fn plan(effect: &Effect, now: Timestamp) -> PlannedEmail {
             notice_payload(notice),
             now,
         ),
-        Effect::Relay { role, not_before } => email(
-            OutboxKind::Relay,
-            Recipient::party(*role),
-            json!({}),
-            *not_before,
-        ),
+        Effect::Relay { role, not_before } => {
+            let mut planned = email(
+                OutboxKind::Relay,
+                Recipient::party(*role),
+                json!({}),
+                *not_before,
+            );
+            planned.tokens = vec![preferences(*role, *not_before)];
+            planned
+        }
         Effect::FollowUp { role, not_before } => {
             let mut planned = email(
                 OutboxKind::FollowUp,
@@ -155,14 +164,29 @@ pub fn plan(effect: &Effect, now: Timestamp) -> PlannedEmail {
                 json!({}),
                 *not_before,
             );
-            planned.tokens = vec![(
-                Purpose::FollowUp,
-                *role,
-                not_before.plus(FOLLOW_UP_LINK_LIFETIME),
-            )];
+            planned.tokens = vec![
+                (
+                    Purpose::FollowUp,
+                    *role,
+                    not_before.plus(FOLLOW_UP_LINK_LIFETIME),
+                ),
+                preferences(*role, *not_before),
+            ];
             planned
         }
     }
+}
+
+/// The footer's preferences link of an email to one party, valid for a year
+/// from when the email goes. The introduction has none: it goes to both
+/// people, Cc the connector, so a link in it would let anyone on it change
+/// another person's choices.
+fn preferences(role: Role, sent_from: Timestamp) -> (Purpose, Role, Timestamp) {
+    (
+        Purpose::Preferences,
+        role,
+        sent_from.plus(PREFERENCES_LINK_LIFETIME),
+    )
 }
 
 fn notice_payload(notice: &Notice) -> serde_json::Value {

@@ -70,6 +70,7 @@ const SQLITE_PRAGMAS: &[&str] = &[
     "pragma journal_mode = wal",
     "pragma synchronous = full",
     "pragma foreign_keys = on",
+    "pragma secure_delete = on", // erased text is zeroed, not left in free pages
 ];
 
 impl SqlStore {

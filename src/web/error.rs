@@ -44,6 +44,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such intro")
     }
 
+    /// Too many unknown tokens from one client (`web::limiter`).
+    pub fn too_many_lookups() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "too many unknown tokens from this address; wait a minute and send a valid token",
+        )
+    }
+
     pub fn invalid(e: ParseError) -> Self {
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -74,6 +83,7 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Machine(m) => Self::new(StatusCode::CONFLICT, "conflict", m.to_string()),
             StoreError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Refused { code, message } => Self::new(StatusCode::CONFLICT, code, message),
             other => Self::internal(&other),
         }
     }
@@ -86,6 +96,14 @@ impl From<ProposeError> for ApiError {
             ProposeError::OptedOut { .. } => {
                 Self::new(StatusCode::CONFLICT, "recipient_opted_out", e.to_string())
             }
+            ProposeError::Paused { .. } => {
+                Self::new(StatusCode::CONFLICT, "recipient_paused", e.to_string())
+            }
+            ProposeError::MonthlyLimit { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "recipient_monthly_limit",
+                e.to_string(),
+            ),
             ProposeError::Store(s) => s.into(),
         }
     }
@@ -115,6 +133,19 @@ impl PageError {
             status: StatusCode::NOT_FOUND,
             title: "We don't recognise this link",
             message: "Please check that you copied the whole link from the email.".into(),
+        }
+    }
+
+    /// Too many unknown links from one client (`web::limiter`). Valid links
+    /// still work; the page says so, kindly.
+    pub fn too_many_lookups() -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            title: "Please wait a minute",
+            message: "We could not recognise several links from your connection in a short time. \
+                      Wait a minute, then open the link again, copying the whole link from the email. \
+                      Links that are complete keep working."
+                .into(),
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 mod error;
+pub mod limiter;
 mod ops;
 pub mod party;
 mod router;
@@ -30,4 +31,6 @@ pub struct AppState {
     /// Where the file transport writes emails (the local mailbox), if it is
     /// the transport in use.
     pub mail_dir: Option<std::path::PathBuf>,
+    /// Counts lookups of unknown tokens per client (`limiter`).
+    pub limiter: Arc<limiter::TokenLimiter>,
 }

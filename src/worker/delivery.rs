@@ -81,8 +81,14 @@ impl Worker {
             self.store.outbox_skipped(&item.id, &self.id, why).await?;
             return Ok(());
         }
+        if let Some(until) = self.over_daily_cap(item, &intro).await? {
+            tracing::info!(until = %until, "this address had its asks for today; the ask waits");
+            self.store.outbox_hold(&item.id, &self.id, until).await?;
+            return Ok(());
+        }
         let settings = self.store.connector_settings(&connector.id).await?;
-        let message = match self.build(item, &intro, &connector, &settings) {
+        let preferences_url = self.preferences_link(item).await?;
+        let message = match self.build(item, &intro, &connector, &settings, preferences_url) {
             Ok(message) => message,
             Err(e) => {
                 tracing::error!(error = %e, "email could not be built");
@@ -146,6 +152,33 @@ impl Worker {
         Ok(())
     }
 
+    /// When an ask or reminder must wait because its address already got
+    /// `max-asks-per-recipient-per-day` of them in the last 24 hours (from
+    /// any connector): until the oldest of those is a day old.
+    async fn over_daily_cap(
+        &self,
+        item: &OutboxItem,
+        intro: &Intro,
+    ) -> anyhow::Result<Option<Timestamp>> {
+        let (OutboxKind::Ask | OutboxKind::Reminder, Some(role)) =
+            (item.kind, item.recipient.role())
+        else {
+            return Ok(None);
+        };
+        let day = std::time::Duration::from_secs(86_400);
+        let now = self.clock.now();
+        let sent = self
+            .store
+            .asks_sent_since(&intro.party(role).email, now.minus(day))
+            .await?;
+        let cap = self.settings.max_asks_per_day.max(1) as usize;
+        if sent.len() < cap {
+            return Ok(None);
+        }
+        // The (len - cap + 1)th oldest must age out before one more may go.
+        Ok(Some(sent[sent.len() - cap].plus(day)))
+    }
+
     /// An ask or reminder is dropped if the person was no longer waiting to
     /// be asked by the time it could go, or asked not to be asked.
     async fn obsolete(
@@ -184,6 +217,27 @@ impl Worker {
         Ok(Some("the recipient asked not to be contacted"))
     }
 
+    /// The footer's preferences link of an email to one party. Rows queued
+    /// before preferences existed have no such token; they go without it
+    /// rather than with a link that would not work.
+    async fn preferences_link(&self, item: &OutboxItem) -> anyhow::Result<Option<String>> {
+        let to_one_party = matches!(
+            item.kind,
+            OutboxKind::Ask | OutboxKind::Reminder | OutboxKind::Relay | OutboxKind::FollowUp
+        ) && item.recipient.role().is_some();
+        if !to_one_party {
+            return Ok(None);
+        }
+        let token = Token::derive(
+            &self.settings.token_secret,
+            &crate::store::token_context(Purpose::Preferences, &item.id),
+        );
+        if self.store.party_token(&token.hash()).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.link("p", Purpose::Preferences, &item.id)))
+    }
+
     fn link(&self, path: &str, purpose: Purpose, outbox_id: &str) -> String {
         let token = Token::derive(
             &self.settings.token_secret,
@@ -218,8 +272,12 @@ impl Worker {
         intro: &Intro,
         connector: &Connector,
         settings: &ConnectorSettings,
+        preferences_url: Option<String>,
     ) -> anyhow::Result<OutgoingMessage> {
-        let mut links = Links::default();
+        let mut links = Links {
+            preferences_url,
+            ..Links::default()
+        };
         let mut list_unsubscribe = None;
         match item.kind {
             OutboxKind::Ask | OutboxKind::Reminder => {

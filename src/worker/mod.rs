@@ -35,6 +35,8 @@ pub struct WorkerSettings {
     pub token_secret: Arc<Vec<u8>>,
     /// Signs every message when DKIM is configured.
     pub dkim: Option<Arc<crate::mail::dkim::DkimSigner>>,
+    /// Asks and reminders that may reach one address in a day.
+    pub max_asks_per_day: u32,
 }
 
 pub struct Worker {

@@ -600,6 +600,7 @@ async fn the_openapi_document_describes_every_api_route() {
         ("get", "/api/v1/intros"),
         ("get", "/api/v1/intros/{id}"),
         ("post", "/api/v1/intros/{id}/cancel"),
+        ("get", "/api/v1/intros/{id}/consent"),
         ("get", "/api/v1/openapi.json"),
     ];
     let paths = doc["paths"].as_object().expect("paths");
@@ -646,6 +647,9 @@ async fn healthz_and_metrics_answer_the_operator() {
     let first = app.propose(&nth_body(1)).await;
     app.propose(&nth_body(2)).await;
     app.propose(&nth_body(3)).await;
+    // The three asks go out before the cancel (a cancel that won the race
+    // would leave the first ask unsent, and rightly so).
+    app.settle().await;
     let cancel = app
         .client
         .post(app.api(&format!("/intros/{first}/cancel")))

@@ -663,7 +663,6 @@ fn the_help_of_every_subcommand_explains_every_flag() {
 }
 
 #[test]
-#[ignore = "issue 6 builds `twoyes person export` and `twoyes person erase` (SPEC §5)"]
 fn the_person_commands_of_the_spec_exist() {
     for command in [["person", "export"], ["person", "erase"]] {
         let help = help_of(&command);

@@ -115,11 +115,14 @@ fn ask_link(app: &TestApp, address: &str) -> String {
         .link("/o/")
 }
 
-/// A relay with the people's names taken out, so that relays to different
-/// people can be compared byte for byte.
+/// A relay with the people's names (and its own preferences token) taken
+/// out, so that relays to different people can be compared byte for byte.
 fn without_names(relay: &Email, me: &Person, other: &Person) -> (String, String, String) {
+    let link = relay.link("/p/");
+    let token = link.rsplit('/').next().unwrap_or_default();
     let scrub = |text: &str| {
-        text.replace(&other.name, "{OTHER}")
+        text.replace(token, "{TOKEN}")
+            .replace(&other.name, "{OTHER}")
             .replace(&me.name, "{ME}")
             .replace(other.first_name(), "{OTHER_FIRST}")
             .replace(me.first_name(), "{ME_FIRST}")
@@ -569,7 +572,7 @@ async fn opening_every_emailed_link_with_get_and_head_changes_nothing() {
 
     // Act and assert, while both asks are open.
     let ask_links = every_link(&app);
-    assert_eq!(ask_links.len(), 4, "{ask_links:#?}");
+    assert_eq!(ask_links.len(), 6, "{ask_links:#?}");
     let before = snapshot(&app, &id).await;
     open_like_a_scanner(&app, &ask_links).await;
     assert_eq!(snapshot(&app, &id).await, before);
@@ -580,7 +583,7 @@ async fn opening_every_emailed_link_with_get_and_head_changes_nothing() {
     app.advance(14 * DAY).await;
     assert_eq!(follow_ups_to(&app, RITA).len(), 1);
     let links = every_link(&app);
-    for kind in ["/o/", "/u/", "/f/"] {
+    for kind in ["/o/", "/u/", "/f/", "/p/"] {
         assert!(links.iter().any(|l| l.contains(kind)), "no {kind} link");
     }
     let before = snapshot(&app, &id).await;

@@ -11,6 +11,10 @@ mod api_contract;
 mod cli;
 #[path = "crash.rs"]
 mod crash;
+#[path = "gdpr.rs"]
+mod gdpr;
+#[path = "guards.rs"]
+mod guards;
 #[path = "happy_path.rs"]
 mod happy_path;
 #[path = "hidden_closure.rs"]
@@ -19,8 +23,12 @@ mod hidden_closure;
 mod migrations;
 #[path = "party_flows.rs"]
 mod party_flows;
+#[path = "preferences.rs"]
+mod preferences;
 #[path = "scale_out.rs"]
 mod scale_out;
+#[path = "secrets.rs"]
+mod secrets;
 #[path = "smtp_delivery.rs"]
 mod smtp_delivery;
 #[path = "smtp_faults.rs"]

@@ -224,3 +224,98 @@ async fn every_route_that_names_a_record_is_404_for_another_connector() {
         );
     }
 }
+
+/// Every `.route("…")` path of the API in `src/web/router.rs`.
+fn api_routes() -> Vec<String> {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web/router.rs"))
+            .expect("router source");
+    let api = text
+        .split("let api = Router::new()")
+        .nth(1)
+        .expect("the API router block");
+    let api = api.split(';').next().unwrap_or("");
+    api.split(".route(")
+        .skip(1)
+        .filter_map(|piece| piece.trim_start().strip_prefix('"'))
+        .map(|route| format!("/api/v1{}", route.split('"').next().unwrap_or("")))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_api_route_that_names_an_intro_is_404_for_another_connectors_token() {
+    let app = spawn_app().await;
+    let id = app.propose(&intro_body("target_first")).await;
+    let other = app.second_connector().await;
+    let theirs = add_token(&app.store, &other).await;
+    let routes: Vec<String> = api_routes()
+        .into_iter()
+        .filter(|r| r.contains("{id}"))
+        .collect();
+    assert!(
+        routes.len() >= 3,
+        "the walk found the API routes: {routes:?}"
+    );
+    for route in &routes {
+        let url = app.address.clone() + &route.replace("{id}", &id);
+        let get = app
+            .client
+            .get(&url)
+            .bearer_auth(&theirs)
+            .send()
+            .await
+            .unwrap();
+        let post = app
+            .client
+            .post(&url)
+            .bearer_auth(&theirs)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        let (get, post) = (get.status().as_u16(), post.status().as_u16());
+        assert!(
+            matches!(get, 404 | 405) && matches!(post, 404 | 405),
+            "{route}: GET {get}, POST {post}"
+        );
+        assert!(
+            get == 404 || post == 404,
+            "{route}: neither method said 404"
+        );
+        // The owner's token reaches it.
+        let own = app
+            .client
+            .get(&url)
+            .bearer_auth(&app.api_token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        let own_post = app
+            .client
+            .post(&url)
+            .bearer_auth(&app.api_token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(
+            own == 200 || own_post != 404 && own_post != 405,
+            "{route}: owner GET {own}, POST {own_post}"
+        );
+    }
+    // Listing never shows another connector's intros either.
+    let list: serde_json::Value = app
+        .client
+        .get(app.api("/intros"))
+        .bearer_auth(&theirs)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
+}

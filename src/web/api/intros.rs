@@ -40,23 +40,30 @@ pub struct CreateBody {
     requester_opted_in: bool,
 }
 
+impl CreateBody {
+    /// The body as a proposal, checked by `usecases::parse_proposal`.
+    pub fn into_input(self) -> ProposeInput {
+        ProposeInput {
+            requester_name: self.requester.name,
+            requester_email: self.requester.email,
+            requester_blurb: self.requester.blurb,
+            target_name: self.target.name,
+            target_email: self.target.email,
+            reason: self.reason,
+            note: self.note,
+            topic: self.topic,
+            mode: self.mode,
+            requester_opted_in: self.requester_opted_in,
+        }
+    }
+}
+
 pub async fn create(
     State(state): State<AppState>,
     ApiConnector(connector): ApiConnector,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<IntroJson>), ApiError> {
-    let input = ProposeInput {
-        requester_name: body.requester.name,
-        requester_email: body.requester.email,
-        requester_blurb: body.requester.blurb,
-        target_name: body.target.name,
-        target_email: body.target.email,
-        reason: body.reason,
-        note: body.note,
-        topic: body.topic,
-        mode: body.mode,
-        requester_opted_in: body.requester_opted_in,
-    };
+    let input = body.into_input();
     let intro = propose_intro(
         &state.store,
         state.clock.as_ref(),

@@ -1,5 +1,6 @@
 //! The JSON API (`/api/v1`), authenticated with bearer tokens.
 
+pub mod consent;
 pub mod intros;
 mod json;
 pub mod openapi;
@@ -35,11 +36,12 @@ impl FromRequestParts<AppState> for ApiConnector {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(ApiError::unauthorized)?;
-        let token = Token::parse(raw.trim()).map_err(|_| ApiError::unauthorized())?;
+        // A token that was sent but is unknown counts against the client's
+        // limit (`web::limiter`); a valid one is never refused by it.
+        let miss = || super::limiter::api_miss(state);
+        let token = Token::parse(raw.trim()).map_err(|_| miss())?;
         let connector = state.store.connector_by_api_token(&token.hash()).await?;
-        connector
-            .map(ApiConnector)
-            .ok_or_else(ApiError::unauthorized)
+        connector.map(ApiConnector).ok_or_else(miss)
     }
 }
 
@@ -52,13 +54,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::JsonDataError(e)) => Err(data_error(&e)),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::malformed(e.body_text())),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::malformed(
-                "send the body as JSON with `Content-Type: application/json`",
-            )),
-            Err(e) => Err(ApiError::malformed(e.body_text())),
+            Err(e) => Err(rejection(e)),
         }
+    }
+}
+
+/// A JSON body's bytes, read as `JsonBody` reads them (the content type
+/// aside): the value, or the API error that answers it. Pure, so the parser
+/// properties in `tests/fuzz_parsers.rs` run it on arbitrary bytes.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(value)| value)
+        .map_err(rejection)
+}
+
+fn rejection(e: JsonRejection) -> ApiError {
+    match e {
+        JsonRejection::JsonDataError(e) => data_error(&e),
+        JsonRejection::JsonSyntaxError(e) => ApiError::malformed(e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::malformed("send the body as JSON with `Content-Type: application/json`")
+        }
+        e => ApiError::malformed(e.body_text()),
     }
 }
 

@@ -27,6 +27,24 @@ pub fn spec() -> Value {
             "private_reason": {"type": "string", "description": "A no's reason, for the connector only."}
         }
     });
+    let consent = json!({
+                                "type": "object", "required": ["intro_id", "status", "parties", "decisions"],
+                                "properties": {
+                                    "intro_id": {"type": "string"}, "status": {"type": "string"},
+                                    "parties": {"type": "object"},
+                                    "recorded_consent": {"type": ["object", "null"]},
+                                    "decisions": {"type": "array", "items": {"type": "object",
+                                        "required": ["role", "decision", "at", "channel", "text_hash"],
+                                        "properties": {
+                                            "role": {"type": "string", "enum": ["requester", "target"]},
+                                            "name": {"type": "string"}, "email": {"type": "string"},
+                                            "decision": {"type": "string", "enum": ["yes", "not_now", "no", "undone", "withdrawn", "opted_out"]},
+                                            "at": {"type": "string", "format": "date-time"},
+                                            "channel": {"type": "string"}, "actor": {"type": "string"},
+                                            "text_hash": {"type": ["string", "null"]}
+                                        }}}
+                                }
+    });
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -44,7 +62,7 @@ pub fn spec() -> Value {
                         "type": "object",
                         "required": ["code", "message"],
                         "properties": {
-                            "code": {"type": "string", "examples": ["malformed", "unauthorized", "not_found", "intro_final", "recipient_opted_out", "invalid_field"]},
+                            "code": {"type": "string", "examples": ["malformed", "unauthorized", "not_found", "intro_final", "recipient_opted_out", "recipient_paused", "recipient_monthly_limit", "invalid_field"]},
                             "message": {"type": "string"},
                             "field": {"type": "string", "description": "For invalid_field: which input, e.g. target.email."}
                         }
@@ -105,7 +123,7 @@ pub fn spec() -> Value {
                     "responses": {
                         "201": ok_intro("The intro, started."),
                         "400": err("Not JSON."), "401": err("No or bad token."),
-                        "409": err("A party opted out of asks from you."), "422": err("A field is invalid.")
+                        "409": err("A party said no to being asked, on their preferences page or by unsubscribing: `recipient_opted_out` (they stopped asks from you or from everyone), `recipient_paused` (they paused asks; the message says until which date), `recipient_monthly_limit` (they had as many asks in the last 30 days as they allow); `pair_in_progress` (you already have an intro in progress between these two); `pair_cooldown` (an intro between them ended without an introduction within `cooldown`; the message says from which date they can be asked). Nothing was stored or sent."), "422": err("A field is invalid.")
                     }
                 },
                 "get": {
@@ -138,6 +156,16 @@ pub fn spec() -> Value {
                     "responses": {
                         "200": ok_intro("The cancelled intro."), "401": err("No or bad token."),
                         "404": err("Not yours, or absent."), "409": err("The intro has already ended.")
+                    }
+                }
+            },
+            "/api/v1/intros/{id}/consent": {
+                "get": {
+                    "summary": "The intro's consent record: every decision (who, when, through which channel, and the SHA-256 of the exact text the person was shown), and a requester's consent recorded before any ask.",
+                    "parameters": [id_param],
+                    "responses": {
+                        "200": {"description": "The consent record.", "content": {"application/json": {"schema": consent}}},
+                        "401": err("No or bad token."), "404": err("Not yours, or absent.")
                     }
                 }
             },

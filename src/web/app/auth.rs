@@ -230,12 +230,13 @@ fn link_gone() -> PageError {
 }
 
 async fn link_purpose(state: &AppState, raw: &str) -> Result<(Token, OneTimePurpose), PageError> {
-    let token = Token::parse(raw).map_err(|_| link_gone())?;
+    let miss = || crate::web::limiter::page_miss(state, link_gone());
+    let token = Token::parse(raw).map_err(|_| miss())?;
     let purpose = state
         .store
         .peek_one_time_link(&token.hash(), state.clock.now())
         .await?
-        .ok_or_else(link_gone)?;
+        .ok_or_else(miss)?;
     Ok((token, purpose))
 }
 

@@ -9,20 +9,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::time::Duration;
 
 use super::{Layout, SignedIn, page};
 use crate::domain::machine::Channel;
 use crate::domain::{Intro, IntroStatus, Mode, Role};
 use crate::mail::{Composer, Links};
-use crate::store::{Connector, OutboxItem, OutboxKind, Recipient};
+use crate::store::{Connector, OutboxItem, OutboxKind, Recipient, StoreError};
 use crate::usecases::{ProposeError, ProposeInput, parse_proposal, propose_intro};
 use crate::web::{AppState, PageError};
 
 /// Blurbs longer than this are hard to read on a phone.
 pub const BLURB_WORDS: usize = 120;
-/// A pair declined or left unanswered this recently gets a warning.
-const RECENT_DECLINE: Duration = Duration::from_secs(90 * 86_400);
 
 #[derive(Debug, Default, Deserialize)]
 pub struct NewIntroForm {
@@ -97,7 +94,8 @@ pub async fn form(State(state): State<AppState>, me: SignedIn) -> Result<Respons
     render(&state, &me, form, None, vec![], vec![], StatusCode::OK).await
 }
 
-fn input(form: &NewIntroForm) -> ProposeInput {
+/// The form as a proposal (public for `tests/fuzz_parsers.rs`).
+pub fn input(form: &NewIntroForm) -> ProposeInput {
     let optional = |s: &str| Some(s.to_string()).filter(|s| !s.trim().is_empty());
     ProposeInput {
         requester_name: form.requester_name.clone(),
@@ -118,6 +116,19 @@ fn error_text(e: &ProposeError) -> String {
         ProposeError::Invalid(p) => format!("{}: {}", field_label(p.field), p.message),
         other => other.to_string(),
     }
+}
+
+/// A message as a sentence on a page: capital first, full stop last.
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }
 
 fn field_label(field: &str) -> &str {
@@ -168,6 +179,19 @@ pub async fn submit(
         .await;
         return match created {
             Ok(intro) => Ok(Redirect::to(&format!("/intros/{}", intro.id)).into_response()),
+            Err(ProposeError::Store(StoreError::Refused { message, .. })) => {
+                let error = Some(sentence(&message));
+                render(
+                    &state,
+                    &me,
+                    form,
+                    error,
+                    vec![],
+                    vec![],
+                    StatusCode::CONFLICT,
+                )
+                .await
+            }
             Err(ProposeError::Store(e)) => Err(e.into()),
             Err(e) => {
                 let error = Some(error_text(&e));
@@ -214,17 +238,24 @@ async fn warnings(
             intro.requester.name, intro.target.name
         ));
     }
+    // The same cooldown the store enforces when the asks are sent.
+    let own = state.store.connector_settings(&connector.id).await?;
+    let cooldown = own.timings.apply(&state.timings).cooldown;
     let recent = shared.iter().find(|i| {
         matches!(i.status, IntroStatus::Declined | IntroStatus::Expired)
-            && i.closed_at.is_some_and(|at| at.plus(RECENT_DECLINE) > now)
+            && i.closed_at.is_some_and(|at| at.plus(cooldown) > now)
     });
     if let Some(i) = recent {
         let days = i
             .closed_at
             .map(|at| at.until(now).as_secs() / 86_400)
             .unwrap_or(0);
+        let opens = i
+            .closed_at
+            .map(|at| at.plus(cooldown).human_date())
+            .unwrap_or_default();
         warnings.push(format!(
-            "An intro between {} and {} ended without an introduction {} ago ({}). Asking again this soon can feel like pressure.",
+            "An intro between {} and {} ended without an introduction {} ago ({}). They can be asked again from {opens}.",
             intro.requester.name,
             intro.target.name,
             if days == 0 { "less than a day".to_string() } else if days == 1 { "1 day".to_string() } else { format!("{days} days") },
@@ -245,6 +276,7 @@ fn previews(
         decision_url: Some(format!("{}/o/(their private link)", state.base_url)),
         unsubscribe_url: Some(format!("{}/u/(their private link)", state.base_url)),
         follow_up_url: None,
+        preferences_url: Some(format!("{}/p/(their private link)", state.base_url)),
     };
     let now = state.clock.now();
     let order = [Role::Target, Role::Requester];

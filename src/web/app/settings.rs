@@ -71,6 +71,9 @@ fn help(name: &str) -> &'static str {
         }
         "reconfirm-after" => "A requester's recorded consent older than this is asked again.",
         "follow-up-after" => "When “did you connect?” goes out; “off” turns it off.",
+        "cooldown" => {
+            "Two people whose intro was declined or expired this recently cannot be asked again."
+        }
         _ => "",
     }
 }

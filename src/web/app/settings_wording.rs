@@ -195,6 +195,7 @@ fn preview(
         decision_url: Some(format!("{}/o/(private link)", state.base_url)),
         unsubscribe_url: Some(format!("{}/u/(private link)", state.base_url)),
         follow_up_url: Some(format!("{}/f/(private link)", state.base_url)),
+        preferences_url: Some(format!("{}/p/(private link)", state.base_url)),
     };
     let composer = Composer::new();
     let (_, ctx) = composer

@@ -164,7 +164,8 @@ async fn page_for(
 }
 
 /// Reads the form into a command, or says what is wrong with it.
-fn command_from(
+/// (Public for the parser properties in `tests/fuzz_parsers.rs`.)
+pub fn command_from(
     form: &DecisionForm,
     role: Role,
     shown_text_hash: String,

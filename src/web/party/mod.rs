@@ -5,13 +5,15 @@ pub mod decision;
 pub mod follow_up;
 mod hidden;
 pub mod pages;
+pub mod preferences;
 pub mod unsubscribe;
 
-use super::{AppState, PageError};
+use super::{AppState, PageError, limiter};
 use crate::domain::{Intro, Token};
 use crate::store::{PartyToken, Purpose};
 
 /// Finds what a link's token grants; refuses it for any other purpose.
+/// Unknown tokens count against the client's limit (`web::limiter`).
 /// `state` takes on the intro's connector's own timings, so what the page
 /// says (undo minutes) and hides (a recent close) matches their intros.
 pub(super) async fn resolve(
@@ -19,14 +21,17 @@ pub(super) async fn resolve(
     raw: &str,
     purpose: Purpose,
 ) -> Result<(PartyToken, Intro), PageError> {
-    let token = Token::parse(raw).map_err(|_| PageError::unknown_link())?;
-    let record = state
-        .store
-        .party_token(&token.hash())
-        .await?
-        .ok_or_else(PageError::unknown_link)?;
+    // A miss (malformed, unknown, or for another purpose) counts against the
+    // client's limit; a valid link is never refused by it.
+    let miss = |state: &AppState| limiter::page_miss(state, PageError::unknown_link());
+    let Ok(token) = Token::parse(raw) else {
+        return Err(miss(state));
+    };
+    let Some(record) = state.store.party_token(&token.hash()).await? else {
+        return Err(miss(state));
+    };
     if record.purpose != purpose {
-        return Err(PageError::unknown_link());
+        return Err(miss(state));
     }
     if record.expires_at <= state.clock.now() {
         return Err(PageError::expired_link());

@@ -624,6 +624,7 @@ fn timings() -> impl Strategy<Value = Timings> {
                     },
                     reconfirm_after: secs(reconfirm_h * 3600),
                     follow_up_after: follow_d.map(|d| secs(d * 86_400)),
+                    cooldown: secs(90 * 86_400),
                 }
             },
         )

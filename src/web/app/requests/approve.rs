@@ -107,6 +107,10 @@ pub async fn approve(
         // Approved or declined meanwhile (a second tab, a double submit):
         // the request's page shows how it was decided.
         Err(ProposeError::Store(StoreError::Conflict(_))) => Ok(back),
+        Err(ProposeError::Store(StoreError::Refused { message, .. })) => {
+            let message = crate::web::app::new_intro::sentence(&message);
+            refuse_approval(&state, &me, request, form, message).await
+        }
         Err(ProposeError::Store(e)) => Err(e.into()),
         Err(e) => refuse_approval(&state, &me, request, form, error_text(&e)).await,
     }

@@ -8,7 +8,7 @@
 
 mod approve;
 mod inbox;
-mod public;
+pub mod public;
 
 use axum::Router;
 use axum::http::StatusCode;

@@ -106,7 +106,8 @@ fn form_page(
 }
 
 /// The form as a request, or the message that says what to fix.
-fn parse(form: &RequestForm, connector: &Connector) -> Result<NewRequest, String> {
+/// (Public for the parser properties in `tests/fuzz_parsers.rs`.)
+pub fn parse(form: &RequestForm, connector: &Connector) -> Result<NewRequest, String> {
     fn labelled(label: &'static str) -> impl Fn(ParseError) -> String {
         move |e| format!("{label}: {}", e.message)
     }
@@ -167,12 +168,13 @@ pub async fn sent(
 
 /// The request a confirmation link is for (`unknown_link` otherwise).
 async fn linked_request(state: &AppState, raw: &str) -> Result<IntroRequest, PageError> {
-    let token = Token::parse(raw).map_err(|_| PageError::unknown_link())?;
+    let miss = || crate::web::limiter::page_miss(state, PageError::unknown_link());
+    let token = Token::parse(raw).map_err(|_| miss())?;
     state
         .store
         .request_by_confirm_token(&token.hash())
         .await?
-        .ok_or_else(PageError::unknown_link)
+        .ok_or_else(miss)
 }
 
 fn confirm_state(request: &IntroRequest, now: Timestamp) -> &'static str {
@@ -225,11 +227,12 @@ pub async fn confirm(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Result<Response, PageError> {
-    let token = Token::parse(&raw).map_err(|_| PageError::unknown_link())?;
+    let miss = || crate::web::limiter::page_miss(&state, PageError::unknown_link());
+    let token = Token::parse(&raw).map_err(|_| miss())?;
     let request = state
         .store
         .confirm_request(&token.hash(), state.clock.now())
         .await?
-        .ok_or_else(PageError::unknown_link)?;
+        .ok_or_else(miss)?;
     confirm_response(&state, &headers, &raw, &request).await
 }

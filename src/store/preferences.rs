@@ -1,0 +1,163 @@
+//! A person's own choices about intro requests, set on the preferences page
+//! (`/p/{token}`): a pause, a monthly maximum, and stopping asks from one
+//! connector or from everyone. The pause and the maximum live in
+//! `preferences`; stopping lives in `suppressions`, which the one-click
+//! unsubscribe page (`/u/`) writes too, so both pages agree. Both tables
+//! are keyed by the address's hash, never by the address.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::StoreResult;
+use super::sql::{SqlStore, new_id};
+use crate::domain::{EmailAddress, Timestamp};
+
+/// The window a monthly maximum counts asks in.
+pub const MONTHLY_WINDOW: Duration = Duration::from_secs(30 * 86_400);
+
+/// What one person has chosen, as seen from one connector's link.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preferences {
+    /// No new intro may ask them before this instant.
+    pub paused_until: Option<Timestamp>,
+    /// At most this many asks in any 30 days, across connectors.
+    pub monthly_max: Option<u32>,
+    /// No asks from the connector of the link they came through.
+    pub stop_connector: bool,
+    /// No asks from anyone on this installation.
+    pub stop_all: bool,
+}
+
+#[async_trait]
+pub trait PreferenceStore: Send + Sync {
+    /// The choices of the person at `email`; `stop_connector` is about
+    /// `connector_id`.
+    async fn preferences(
+        &self,
+        email: &EmailAddress,
+        connector_id: &str,
+    ) -> StoreResult<Preferences>;
+    /// Saves every choice at once, in one transaction. A pause and a
+    /// maximum that are both unset leave no row behind.
+    async fn save_preferences(
+        &self,
+        email: &EmailAddress,
+        connector_id: &str,
+        choices: &Preferences,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Asks (not reminders) sent or waiting to go to this address since
+    /// `since`, from every connector.
+    async fn asks_to_since(&self, email: &EmailAddress, since: Timestamp) -> StoreResult<u32>;
+}
+
+#[async_trait]
+impl PreferenceStore for SqlStore {
+    async fn preferences(
+        &self,
+        email: &EmailAddress,
+        connector_id: &str,
+    ) -> StoreResult<Preferences> {
+        let hash = self.address_hash(email);
+        let row =
+            sqlx::query("select paused_until, monthly_max from preferences where email_hash = $1")
+                .bind(&hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        let mut choices = Preferences::default();
+        if let Some(row) = row {
+            choices.paused_until = row
+                .try_get::<Option<i64>, _>("paused_until")?
+                .map(Timestamp::from_millis);
+            choices.monthly_max = row
+                .try_get::<Option<i64>, _>("monthly_max")?
+                .and_then(|n| u32::try_from(n).ok());
+        }
+        let stops = sqlx::query(
+            "select connector_id from suppressions where email_hash = $1 and (connector_id = '' or connector_id = $2)",
+        )
+        .bind(&hash)
+        .bind(connector_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for stop in stops {
+            match stop.try_get::<String, _>("connector_id")?.as_str() {
+                "" => choices.stop_all = true,
+                _ => choices.stop_connector = true,
+            }
+        }
+        Ok(choices)
+    }
+
+    async fn save_preferences(
+        &self,
+        email: &EmailAddress,
+        connector_id: &str,
+        choices: &Preferences,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let hash = self.address_hash(email);
+        let mut tx = self.begin_write().await?;
+        if choices.paused_until.is_none() && choices.monthly_max.is_none() {
+            sqlx::query("delete from preferences where email_hash = $1")
+                .bind(&hash)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query(
+                "insert into preferences (email_hash, paused_until, monthly_max, created_at, updated_at)
+                 values ($1, $2, $3, $4, $4)
+                 on conflict (email_hash) do update
+                 set paused_until = excluded.paused_until, monthly_max = excluded.monthly_max,
+                     updated_at = excluded.updated_at",
+            )
+            .bind(&hash)
+            .bind(choices.paused_until.map(Timestamp::as_millis))
+            .bind(choices.monthly_max.map(i64::from))
+            .bind(now.as_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (scope, stop) in [
+            (connector_id, choices.stop_connector),
+            ("", choices.stop_all),
+        ] {
+            if stop {
+                sqlx::query(
+                    "insert into suppressions (suppression_id, email_hash, connector_id, created_at)
+                     values ($1, $2, $3, $4) on conflict (email_hash, connector_id) do nothing",
+                )
+                .bind(new_id())
+                .bind(&hash)
+                .bind(scope)
+                .bind(now.as_millis())
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query("delete from suppressions where email_hash = $1 and connector_id = $2")
+                    .bind(&hash)
+                    .bind(scope)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn asks_to_since(&self, email: &EmailAddress, since: Timestamp) -> StoreResult<u32> {
+        let row = sqlx::query(
+            "select count(*) as n from outbox o
+             join parties p on p.intro_id = o.intro_id and p.role = o.recipient
+             where p.email_key = $1 and o.kind = 'ask' and o.status in ('pending', 'sent')
+               and o.created_at >= $2",
+        )
+        .bind(email.normalized())
+        .bind(since.as_millis())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u32::try_from(row.try_get::<i64, _>("n")?).unwrap_or(u32::MAX))
+    }
+}
