@@ -46,7 +46,7 @@ impl TimingOverrides {
             values.insert(*name, text.to_string());
         }
         let overrides = Self { values };
-        let t = overrides.apply(base);
+        let t = overrides.apply_unchecked(base);
         if t.remind_after >= t.expire_after {
             return Err(ParseError::new(
                 "remind-after",
@@ -57,6 +57,35 @@ impl TimingOverrides {
             return Err(ParseError::new(
                 "expire-after",
                 "an ask needs at least an hour (1h) to be answered",
+            ));
+        }
+        // The protections of the people being asked can be made stronger,
+        // never weaker, than the installation's.
+        if t.relay_delay.min < base.relay_delay.min || t.relay_delay.max < base.relay_delay.max {
+            return Err(ParseError::new(
+                "relay-delay",
+                format!(
+                    "the relay delay hides how fast someone said no; it can be longer than this installation's {}, not shorter",
+                    base.relay_delay
+                ),
+            ));
+        }
+        if t.cooldown < base.cooldown {
+            return Err(ParseError::new(
+                "cooldown",
+                format!(
+                    "the cooldown protects people who said no; it can be longer than this installation's {}, not shorter",
+                    format_duration(base.cooldown)
+                ),
+            ));
+        }
+        if t.undo_window < base.undo_window {
+            return Err(ParseError::new(
+                "undo-window",
+                format!(
+                    "the undo window lets people take back a click; it can be longer than this installation's {}, not shorter",
+                    format_duration(base.undo_window)
+                ),
             ));
         }
         if t.undo_window > Duration::from_secs(24 * 3600) {
@@ -96,8 +125,24 @@ impl TimingOverrides {
         Self { values }
     }
 
-    /// `base` with every set value in place of the installation's.
+    /// `base` with every set value in place of the installation's; the
+    /// protections (relay delay, cooldown, undo window) never below it.
     pub fn apply(&self, base: &Timings) -> Timings {
+        let mut t = self.apply_unchecked(base);
+        // Stored values were checked against the installation's when saved;
+        // should the installation raise its floors later, they still hold.
+        t.relay_delay.min = t.relay_delay.min.max(base.relay_delay.min);
+        t.relay_delay.max = t
+            .relay_delay
+            .max
+            .max(base.relay_delay.max)
+            .max(t.relay_delay.min);
+        t.cooldown = t.cooldown.max(base.cooldown);
+        t.undo_window = t.undo_window.max(base.undo_window);
+        t
+    }
+
+    fn apply_unchecked(&self, base: &Timings) -> Timings {
         let mut t = *base;
         let d = |name: &str| self.get(name).and_then(|v| parse_duration(v).ok());
         if let Some(v) = d("remind-after") {
@@ -186,6 +231,25 @@ mod tests {
         assert_eq!(t.expire_after, base.expire_after);
         assert_eq!(t.follow_up_after, None);
         assert_eq!(TimingOverrides::from_json(&o.to_json()), o);
+    }
+
+    #[test]
+    fn protections_can_be_raised_but_not_lowered() {
+        let base = Timings::default();
+        for (name, value) in [
+            ("relay-delay", "0s"),
+            ("cooldown", "10d"),
+            ("undo-window", "1m"),
+        ] {
+            let e = TimingOverrides::parse([(name, value)], &base).unwrap_err();
+            assert_eq!(e.field, name, "{e}");
+        }
+        let o = TimingOverrides::parse([("relay-delay", "48h..100h"), ("cooldown", "120d")], &base)
+            .unwrap();
+        assert_eq!(o.apply(&base).cooldown, Duration::from_secs(120 * 86_400));
+        // A value stored under a lower installation floor is raised.
+        let stored = TimingOverrides::from_json(r#"{"cooldown":"1d"}"#);
+        assert_eq!(stored.apply(&base).cooldown, base.cooldown);
     }
 
     #[test]

@@ -71,6 +71,42 @@ fn party_value(p: &Party) -> serde_json::Value {
     })
 }
 
+/// Only what a party may read, whatever a connector's wording asks for:
+/// before both have said yes, the other person is their name and the blurb
+/// meant to be forwarded (no address, no note that a yes would add); a
+/// closing note (relay) names nobody but its reader, so its words cannot
+/// depend on why or how the intro closed.
+fn visible_to_party(kind: OutboxKind, mut ctx: serde_json::Value) -> serde_json::Value {
+    let keep = |value: &serde_json::Value, fields: &[&str]| -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for field in fields {
+            out.insert((*field).to_string(), value[*field].clone());
+        }
+        serde_json::Value::Object(out)
+    };
+    match kind {
+        OutboxKind::Ask | OutboxKind::Reminder => {
+            for who in ["other", "requester", "target"] {
+                ctx[who] = keep(&ctx[who], &["name", "first_name", "blurb"]);
+            }
+            ctx
+        }
+        OutboxKind::Relay => json!({
+            "connector": ctx["connector"].clone(),
+            "recipient": keep(&ctx["recipient"], &["name", "first_name"]),
+            "preferences_url": ctx["preferences_url"].clone(),
+        }),
+        OutboxKind::FollowUp => json!({
+            "connector": ctx["connector"].clone(),
+            "recipient": keep(&ctx["recipient"], &["name", "first_name"]),
+            "other": keep(&ctx["other"], &["name", "first_name"]),
+            "follow_up_url": ctx["follow_up_url"].clone(),
+            "preferences_url": ctx["preferences_url"].clone(),
+        }),
+        _ => ctx,
+    }
+}
+
 /// One line, no control characters, no encoded words: safe for a Subject header.
 fn one_line(text: &str) -> String {
     let flat: String = text
@@ -319,7 +355,7 @@ impl Composer {
         if item.kind != OutboxKind::Notice && item.recipient == Recipient::Connector {
             return Err(MailError::Unroutable("only notices go to the connector"));
         }
-        Ok((folder, ctx))
+        Ok((folder, visible_to_party(item.kind, ctx)))
     }
 }
 

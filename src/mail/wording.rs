@@ -56,11 +56,41 @@ pub fn placeholders(kind: &str) -> Vec<(String, &'static str)> {
             "your note for the introduction (or the reason)",
         ));
     };
+    let limited =
+        |out: &mut Vec<(String, &'static str)>, who: &str, fields: &[&str], what: &'static str| {
+            for field in fields {
+                out.push((format!("{who}.{field}"), what));
+            }
+        };
     match kind {
         "ask" => {
-            intro_wide(&mut out);
+            // Before both have said yes, the other person is their name and
+            // the blurb meant to be forwarded: no address, no note.
+            limited(
+                &mut out,
+                "requester",
+                &["name", "first_name", "blurb"],
+                "the requester's name, first_name, blurb",
+            );
+            limited(
+                &mut out,
+                "target",
+                &["name", "first_name", "blurb"],
+                "the target's name, first_name, blurb",
+            );
+            out.push(("reason".into(), "why you think they should meet"));
+            out.push(("topic".into(), "the intro's topic"));
+            out.push((
+                "connector_note".into(),
+                "your note for the introduction (or the reason)",
+            ));
             person(&mut out, "recipient", "the person this email goes to");
-            person(&mut out, "other", "the other person");
+            limited(
+                &mut out,
+                "other",
+                &["name", "first_name", "blurb"],
+                "the other person's name, first_name, blurb",
+            );
             out.push(("reminder".into(), "true in the reminder"));
             out.push(("expires_on".into(), "the date the ask closes"));
             out.push((
@@ -74,16 +104,30 @@ pub fn placeholders(kind: &str) -> Vec<(String, &'static str)> {
             out.push((PREFERENCES.into(), PREFERENCES_WHAT));
         }
         "introduction" => intro_wide(&mut out),
-        // A closing note must read the same whatever the reason the intro
-        // closed: it gets no reason, status or answer to work with.
+        // A closing note reads the same whatever closed the intro: it names
+        // only its reader, and has no reason, status, answer or note.
         "relay" => {
-            person(&mut out, "recipient", "the person this email goes to");
-            person(&mut out, "other", "the other person");
+            limited(
+                &mut out,
+                "recipient",
+                &["name", "first_name"],
+                "the person this email goes to",
+            );
             out.push((PREFERENCES.into(), PREFERENCES_WHAT));
         }
         "follow_up" => {
-            person(&mut out, "recipient", "the person this email goes to");
-            person(&mut out, "other", "the other person");
+            limited(
+                &mut out,
+                "recipient",
+                &["name", "first_name"],
+                "the person this email goes to",
+            );
+            limited(
+                &mut out,
+                "other",
+                &["name", "first_name"],
+                "the other person",
+            );
             out.push((
                 "follow_up_url".into(),
                 "their one-click answer link (required)",
@@ -268,9 +312,33 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            validate("relay", "subject", "About {{ other.name }}"),
+            validate(
+                "relay",
+                "subject",
+                "About {{ connector.first_name }}'s idea"
+            ),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_party_email_cannot_reach_what_would_give_an_answer_away() {
+        // A relay names only its reader; an ask shows no address or note.
+        for (kind, source) in [
+            ("relay", "{{ other.name }}"),
+            ("relay", "{% if recipient.note %}x{% endif %}"),
+            (
+                "ask",
+                "{{ other.email }} {{ decision_url }} {{ unsubscribe_url }}",
+            ),
+            (
+                "ask",
+                "{{ target.note }} {{ decision_url }} {{ unsubscribe_url }}",
+            ),
+            ("follow_up", "{{ other.email }} {{ follow_up_url }}"),
+        ] {
+            assert!(validate(kind, "body", source).is_err(), "{kind}: {source}");
+        }
     }
 
     #[test]

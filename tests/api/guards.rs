@@ -117,11 +117,18 @@ async fn a_declined_pair_waits_out_the_cooldown_and_is_told_the_date() {
 }
 
 #[tokio::test]
-async fn a_connectors_own_cooldown_applies_to_their_pairs() {
+async fn a_connector_may_lengthen_the_cooldown_but_not_shorten_it() {
     let app = spawn_app().await;
     let web = app.sign_in().await;
+    let shorter = web.post("/settings/timings", &[("cooldown", "10d")]).await;
     assert_eq!(
-        web.post("/settings/timings", &[("cooldown", "10d")])
+        shorter.status(),
+        422,
+        "the people's protection cannot be lowered"
+    );
+    assert!(shorter.text().await.unwrap().contains("not shorter"));
+    assert_eq!(
+        web.post("/settings/timings", &[("cooldown", "120d")])
             .await
             .status(),
         303
@@ -130,17 +137,14 @@ async fn a_connectors_own_cooldown_applies_to_their_pairs() {
     app.wait_for_emails_to(TOM, 1).await;
     app.advance(8 * DAY).await;
     assert_eq!(app.status(&id).await, "expired");
+    // Expired at day 7: the installation's 90 days would have ended at day
+    // 97; this connector's 120 days end at day 127.
+    app.advance(100 * DAY).await;
     assert_eq!(
         app.post_intro(&intro_body("target_first")).await.status(),
         409
     );
-    // Expired at day 7: the pair opens at day 17, not at day 97.
-    app.advance(6 * DAY).await;
-    assert_eq!(
-        app.post_intro(&intro_body("target_first")).await.status(),
-        409
-    );
-    app.advance(4 * DAY).await;
+    app.advance(20 * DAY).await;
     assert_eq!(
         app.post_intro(&intro_body("target_first")).await.status(),
         201

@@ -10,7 +10,7 @@ use twoyes::store::{OutboxItem, OutboxKind};
 
 use super::helpers::*;
 
-const RELAY_SUBJECT: &str = "About the introduction to";
+const RELAY_SUBJECT: &str = "About the introduction";
 const NUDGE_SUBJECT: &str = "A gentle nudge";
 
 /// Someone an intro is about, as the API takes them.

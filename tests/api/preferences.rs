@@ -168,7 +168,7 @@ async fn every_email_to_one_party_links_to_preferences_but_the_introduction_does
     assert!(with_link(TOM, "would like to introduce you to"), "the ask");
     assert!(with_link(RITA, "Did you and"), "the follow-up");
     assert!(
-        with_link("ada@requester.example", "About the introduction to"),
+        with_link("ada@requester.example", "About the introduction"),
         "the relay"
     );
     let introduction = app

@@ -406,13 +406,36 @@ async fn spawn_app_with_mail_files() -> TestApp {
 async fn the_mailbox_shows_this_connectors_mail_files_with_working_links() {
     // Arrange: an intro whose asks went to files.
     let app = spawn_app_with_mail_files().await;
-    let intro = app.propose(&intro_body("parallel")).await;
+    // The installation's administrator (who can read the mail files anyway)
+    // sees working links; see below for everyone else.
+    let admin = app
+        .store
+        .add_connector(
+            twoyes::store::NewConnector {
+                email: twoyes::domain::EmailAddress::parse("ann@connector.example").unwrap(),
+                name: twoyes::domain::PersonName::parse("Ann Admin").unwrap(),
+                handle: None,
+                is_admin: true,
+            },
+            app.now(),
+        )
+        .await
+        .unwrap();
+    let admin_token = add_token(&app.store, &admin).await;
+    let created = app
+        .post_intro_as(&admin_token, &intro_body("parallel"))
+        .await;
+    assert_eq!(created.status(), 201);
+    let intro = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     app.settle().await;
     let files = std::fs::read_dir(app.dir.path().join("mail"))
         .unwrap()
         .count();
     assert_eq!(files, 2, "two asks written");
-    let web = app.sign_in().await;
+    let web = app.sign_in_as(&admin).await;
     assert!(web.page("/").await.contains("href=\"/mailbox\""));
 
     // Act
@@ -441,14 +464,32 @@ async fn the_mailbox_shows_this_connectors_mail_files_with_working_links() {
     assert_eq!(decision.status(), 200);
 
     // Another connector's email is not found, and their mailbox is empty.
-    let other = app.second_connector().await;
-    let olive = app.sign_in_as(&other).await;
+    let connie = app.sign_in().await;
     assert_eq!(
-        olive.get(&format!("/mailbox/{}", mails[0])).await.status(),
+        connie.get(&format!("/mailbox/{}", mails[0])).await.status(),
         404
     );
-    assert!(ids(&olive.page("/mailbox").await, "/mailbox/").is_empty());
+    assert!(ids(&connie.page("/mailbox").await, "/mailbox/").is_empty());
     assert_eq!(web.get("/mailbox/not-an-id").await.status(), 404);
+
+    // A connector who is not the administrator sees their own mail, but not
+    // the private links in it: they cannot answer for anyone.
+    let mut body = intro_body("parallel");
+    body["requester"]["email"] = "remi@requester.example".into();
+    body["target"]["email"] = "tess@target.example".into();
+    app.propose(&body).await;
+    app.settle().await;
+    let theirs = ids(&connie.page("/mailbox").await, "/mailbox/");
+    assert_eq!(theirs.len(), 2);
+    for id in &theirs {
+        let page = connie.page(&format!("/mailbox/{id}")).await;
+        assert!(page.contains("<dt>Subject</dt>"));
+        assert!(
+            !page.contains("/o/") && !page.contains("/u/") && !page.contains("/p/"),
+            "{page}"
+        );
+        assert!(page.contains("their private link"));
+    }
 }
 
 #[tokio::test]

@@ -48,6 +48,24 @@ pub fn parse(raw: &[u8]) -> ShownMail {
     }
 }
 
+/// Paths whose links act as the person the email went to.
+const PRIVATE_PATHS: &[&str] = &["/o/", "/u/", "/f/", "/p/", "/r/confirm/"];
+
+/// The links that would act as the email's recipient, replaced by a note:
+/// a connector reading their mail must not be able to answer for someone.
+pub fn mask_private_links(segments: Vec<Segment>) -> Vec<Segment> {
+    segments
+        .into_iter()
+        .map(|segment| match &segment.href {
+            Some(href) if PRIVATE_PATHS.iter().any(|p| href.contains(p)) => Segment {
+                text: "(their private link, shown only to them)".to_string(),
+                href: None,
+            },
+            _ => segment,
+        })
+        .collect()
+}
+
 /// A piece of the text part: plain, or a link to `href`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment {
@@ -111,6 +129,9 @@ mod tests {
         let s = linkify("Decide here: https://x.example/o/abc. Or <http://y.example/u?a=1&b=2>!");
         assert_eq!(s.len(), 5, "{s:?}");
         assert_eq!(s[1].href.as_deref(), Some("https://x.example/o/abc"));
+        let masked = mask_private_links(s.clone());
+        assert_eq!(masked[1].href, None);
+        assert!(!masked.iter().any(|m| m.text.contains("/o/abc")));
         assert_eq!(s[2].text, ". Or <");
         assert_eq!(s[3].href.as_deref(), Some("http://y.example/u?a=1&b=2"));
         assert_eq!(s[4].text, ">!");
