@@ -29,6 +29,19 @@ pub struct Links {
     pub preferences_url: Option<String>,
 }
 
+impl Links {
+    /// Links for a preview: where each private link would be, without one.
+    pub fn preview(base_url: &str) -> Self {
+        let at = |path: &str| Some(format!("{base_url}/{path}/(their private link)"));
+        Self {
+            decision_url: at("o"),
+            unsubscribe_url: at("u"),
+            follow_up_url: at("f"),
+            preferences_url: at("p"),
+        }
+    }
+}
+
 macro_rules! template_folder {
     ($env:ident, $($name:literal),+) => {
         $(

@@ -140,6 +140,34 @@ pub struct OutboxItem {
     pub sent_at: Option<Timestamp>,
 }
 
+impl OutboxItem {
+    /// An email that is shown, never stored or sent: the previews of the
+    /// new-intro form and of the wording settings render it through the
+    /// same code the worker sends with.
+    pub fn preview(
+        intro: &Intro,
+        kind: OutboxKind,
+        recipient: Recipient,
+        payload: serde_json::Value,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: "preview".into(),
+            intro_id: intro.id.clone(),
+            connector_id: intro.connector_id.clone(),
+            kind,
+            recipient,
+            payload,
+            message_id: "preview".into(),
+            status: "preview".into(),
+            attempts: 0,
+            not_before: now,
+            last_error: None,
+            sent_at: None,
+        }
+    }
+}
+
 /// What an emailed link's token grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartyToken {

@@ -98,9 +98,21 @@ impl Worker {
                 return Ok(());
             }
         };
-        // The whole send, connecting and any rate wait included, must end
-        // inside the lease with room to record it: otherwise another worker
-        // could take the row over while this one is still sending.
+        self.send_and_record(item, &message, lease_until).await
+    }
+
+    /// Sends a built email and records what happened: sent; retried later
+    /// with backoff after a temporary failure; failed for good after a
+    /// permanent one, or after `MAX_ATTEMPTS`. The whole send, connecting and
+    /// any rate wait included, must end inside the lease with room to record
+    /// it: otherwise another worker could take the row over while this one is
+    /// still sending, so with too little lease left the row is given back.
+    pub(super) async fn send_and_record(
+        &self,
+        item: &OutboxItem,
+        message: &OutgoingMessage,
+        lease_until: Timestamp,
+    ) -> anyhow::Result<()> {
         let room = self
             .clock
             .now()
@@ -110,7 +122,7 @@ impl Worker {
             self.store.outbox_release(&item.id, &self.id).await?;
             return Ok(());
         }
-        let sent = match tokio::time::timeout(room, self.transport.send(&message)).await {
+        let sent = match tokio::time::timeout(room, self.transport.send(message)).await {
             Ok(sent) => sent,
             Err(_) => Err(SendError::Temporary(
                 "the send ran out of lease time".into(),

@@ -6,16 +6,13 @@
 use serde_json::json;
 
 use crate::domain::{EmailAddress, PersonName, Timestamp, Token};
-use crate::mail::{MessageParts, OutgoingMessage, SendError};
+use crate::mail::{MessageParts, OutgoingMessage};
 use crate::store::{
     Connector, ConnectorSettings, IntroRequest, OutboxItem, OutboxKind, RequestStatus,
     confirm_token_context,
 };
 
-use super::{Worker, full_jitter};
-
-/// As for intro emails: about two days of retries with the default backoff.
-const MAX_ATTEMPTS: u32 = 30;
+use super::Worker;
 
 impl Worker {
     pub(super) async fn deliver_request_mail(
@@ -51,64 +48,7 @@ impl Worker {
                 return Ok(());
             }
         };
-        // The send must end inside the lease with room to record it.
-        let room = now
-            .until(lease_until)
-            .saturating_sub(self.settings.lease / 6);
-        if room < self.settings.lease / 6 {
-            self.store.outbox_release(&item.id, &self.id).await?;
-            return Ok(());
-        }
-        let sent = match tokio::time::timeout(room, self.transport.send(&message)).await {
-            Ok(sent) => sent,
-            Err(_) => Err(SendError::Temporary(
-                "the send ran out of lease time".into(),
-            )),
-        };
-        self.record_request_mail(item, sent).await
-    }
-
-    async fn record_request_mail(
-        &self,
-        item: &OutboxItem,
-        sent: Result<(), SendError>,
-    ) -> anyhow::Result<()> {
-        let now = self.clock.now();
-        match sent {
-            Ok(()) => {
-                if self.store.outbox_sent(&item.id, &self.id, now).await? {
-                    tracing::info!("email sent");
-                } else {
-                    tracing::warn!("sent, but the lease had passed to another worker");
-                }
-            }
-            Err(SendError::Temporary(e)) if item.attempts >= MAX_ATTEMPTS => {
-                let why = format!("gave up after {} attempts; last: {e}", item.attempts);
-                tracing::error!(error = %e, "temporary failures for too long; giving up");
-                self.store
-                    .outbox_failed(&item.id, &self.id, &why, now)
-                    .await?;
-            }
-            Err(SendError::Temporary(e)) => {
-                let delay = full_jitter(
-                    self.settings.retry_base,
-                    self.settings.retry_max,
-                    item.attempts.saturating_sub(1),
-                    rand::random::<f64>(),
-                );
-                tracing::warn!(error = %e, retry_in = ?delay, "temporary failure; will retry");
-                self.store
-                    .outbox_retry(&item.id, &self.id, now.plus(delay), &e)
-                    .await?;
-            }
-            Err(SendError::Permanent(e)) => {
-                tracing::error!(error = %e, "the server refused this email for good");
-                self.store
-                    .outbox_failed(&item.id, &self.id, &e, now)
-                    .await?;
-            }
-        }
-        Ok(())
+        self.send_and_record(item, &message, lease_until).await
     }
 
     fn build_request_mail(

@@ -272,32 +272,20 @@ fn previews(
     intro: &Intro,
 ) -> Result<Vec<Preview>, PageError> {
     let composer = Composer::new();
-    let links = Links {
-        decision_url: Some(format!("{}/o/(their private link)", state.base_url)),
-        unsubscribe_url: Some(format!("{}/u/(their private link)", state.base_url)),
-        follow_up_url: None,
-        preferences_url: Some(format!("{}/p/(their private link)", state.base_url)),
-    };
+    let links = Links::preview(&state.base_url);
     let now = state.clock.now();
     let order = [Role::Target, Role::Requester];
     let mut previews = Vec::new();
     for role in order {
         let mut shown = intro.clone();
         shown.party_mut(role).asked_at = Some(now);
-        let item = OutboxItem {
-            id: "preview".into(),
-            intro_id: intro.id.clone(),
-            connector_id: connector.id.clone(),
-            kind: OutboxKind::Ask,
-            recipient: Recipient::party(role),
-            payload: serde_json::json!({}),
-            message_id: "preview".into(),
-            status: "preview".into(),
-            attempts: 0,
-            not_before: now,
-            last_error: None,
-            sent_at: None,
-        };
+        let item = OutboxItem::preview(
+            intro,
+            OutboxKind::Ask,
+            Recipient::party(role),
+            serde_json::json!({}),
+            now,
+        );
         let rendered = composer
             .render(&item, &shown, connector, &links, state.timings.expire_after)
             .map_err(|e| PageError::internal(&e))?;

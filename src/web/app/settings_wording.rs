@@ -177,26 +177,8 @@ fn preview(
             serde_json::json!({"notice": "declined", "role": "target"}),
         ),
     };
-    let item = OutboxItem {
-        id: "preview".into(),
-        intro_id: intro.id.clone(),
-        connector_id: connector.id.clone(),
-        kind: outbox_kind,
-        recipient,
-        payload,
-        message_id: "preview".into(),
-        status: "preview".into(),
-        attempts: 0,
-        not_before: state.clock.now(),
-        last_error: None,
-        sent_at: None,
-    };
-    let links = Links {
-        decision_url: Some(format!("{}/o/(private link)", state.base_url)),
-        unsubscribe_url: Some(format!("{}/u/(private link)", state.base_url)),
-        follow_up_url: Some(format!("{}/f/(private link)", state.base_url)),
-        preferences_url: Some(format!("{}/p/(private link)", state.base_url)),
-    };
+    let item = OutboxItem::preview(&intro, outbox_kind, recipient, payload, state.clock.now());
+    let links = Links::preview(&state.base_url);
     let composer = Composer::new();
     let (_, ctx) = composer
         .context(&item, &intro, connector, &links, state.timings.expire_after)
