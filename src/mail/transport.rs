@@ -30,6 +30,10 @@ pub enum SendError {
 pub trait Transport: Send + Sync + 'static {
     async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError>;
     fn describe(&self) -> String;
+    /// How many sends may usefully run at once (a pool's size).
+    fn parallelism(&self) -> usize {
+        1
+    }
 }
 
 /// Writes each message to `<dir>/<outbox-id>.eml`. A retry of the same row

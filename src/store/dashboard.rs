@@ -84,10 +84,24 @@ impl DashboardStore for SqlStore {
             })
             .filter(|q| !q.is_empty());
         let rows = match query {
+            // One statement per shape, so each walks its own index
+            // ((connector, status, id) or (connector, id)) from the cursor.
+            None if status.is_empty() => {
+                sqlx::query(concat!(
+                    intro_select!(),
+                    " where i.connector_id = $1 and i.intro_id < $2",
+                    " order by i.intro_id desc limit $3"
+                ))
+                .bind(&search.connector_id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
             None => {
                 sqlx::query(concat!(
                     intro_select!(),
-                    " where i.connector_id = $1 and ($2 = '' or i.status = $2) and i.intro_id < $3",
+                    " where i.connector_id = $1 and i.status = $2 and i.intro_id < $3",
                     " order by i.intro_id desc limit $4"
                 ))
                 .bind(&search.connector_id)
@@ -126,8 +140,11 @@ impl DashboardStore for SqlStore {
     ) -> StoreResult<Vec<Intro>> {
         let rows = sqlx::query(concat!(
             intro_select!(),
-            " where i.connector_id = $1 and ((r.email_key = $2 and t.email_key = $3)",
-            " or (r.email_key = $3 and t.email_key = $2))",
+            // Found from the two people's parties, not by walking the connector's intros.
+            " where i.intro_id in (select a.intro_id from parties a cross join parties b",
+            "   where a.email_key = $2 and b.intro_id = a.intro_id and b.role <> a.role",
+            "   and b.email_key = $3)",
+            " and i.connector_id = $1",
             " order by i.intro_id desc limit 50"
         ))
         .bind(connector_id)

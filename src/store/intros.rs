@@ -3,44 +3,61 @@
 use sqlx::{AnyConnection, Row};
 
 use super::outbox_plan::{plan, token_hash};
-use super::rows::{insert_intro, intro_from_row, intro_select, save_intro};
+use super::rows::{
+    insert_intro, intro_from_row, intro_select, save_intro, value_rows, value_rows_with,
+};
 use super::settings::with_connector_timings;
 use super::sql::{Backend, SqlStore, new_id};
 use super::{EventRecord, IntroFilter, StoreError, StoreResult};
 use crate::domain::machine::{self, Command, Context, Transition};
-use crate::domain::{Intro, Timestamp};
+use crate::domain::{Intro, Timestamp, TimingOverrides};
 
 impl SqlStore {
-    /// Loads an intro inside a write transaction; on PostgreSQL the row is
-    /// locked so that two decisions on one intro take turns.
+    /// Loads an intro inside a write transaction, with `ctx` taking on its
+    /// connector's own timings (one statement: each costs a thread hand-off
+    /// inside the write lock). On PostgreSQL the row is locked so that two
+    /// decisions on one intro take turns.
     async fn load_for_update(
         &self,
         conn: &mut AnyConnection,
         intro_id: &str,
-    ) -> StoreResult<Intro> {
+        mut ctx: Context,
+    ) -> StoreResult<(Intro, Context)> {
         if self.backend == Backend::Postgres {
             sqlx::query("select intro_id from intros where intro_id = $1 for update")
                 .bind(intro_id)
                 .fetch_optional(&mut *conn)
                 .await?;
         }
-        let row = sqlx::query(concat!(intro_select!(), " where i.intro_id = $1"))
-            .bind(intro_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        intro_from_row(&row)
+        let row = sqlx::query(concat!(
+            "select x.*, cs.timings as own_timings from (",
+            intro_select!(),
+            " where i.intro_id = $1) x",
+            " left join connector_settings cs on cs.connector_id = x.connector_id"
+        ))
+        .bind(intro_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        if let Some(json) = row.try_get::<Option<String>, _>("own_timings")? {
+            ctx.timings = TimingOverrides::from_json(&json).apply(&ctx.timings);
+        }
+        Ok((intro_from_row(&row)?, ctx))
     }
 
     /// Writes the transition's new state, its one event, and its emails.
     async fn persist(
         &self,
         conn: &mut AnyConnection,
+        before: Option<&Intro>,
         t: &Transition,
         ctx: &Context,
     ) -> StoreResult<()> {
-        let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
-        save_intro(conn, &t.intro, due_at, ctx.now).await?;
+        // Without `before`, the intro was just inserted as it stands.
+        if let Some(before) = before {
+            let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
+            save_intro(conn, &t.intro, Some(before), due_at, ctx.now).await?;
+        }
         if self.backend == Backend::Postgres {
             // Delivered at commit, to every worker process listening.
             sqlx::query("select pg_notify('twoyes_work', '')")
@@ -63,9 +80,24 @@ impl SqlStore {
         .bind(e.at.as_millis())
         .execute(&mut *conn)
         .await?;
-        for effect in &t.effects {
-            let email = plan(effect, ctx.now);
-            let outbox_id = new_id();
+        if t.effects.is_empty() {
+            return Ok(());
+        }
+        // All of the transition's emails in one statement and all their link
+        // tokens in another (each statement is a hand-off in the write lock).
+        let emails: Vec<_> = t
+            .effects
+            .iter()
+            .map(|effect| (new_id(), plan(effect, ctx.now)))
+            .collect();
+        let sql = format!(
+            "insert into outbox (outbox_id, intro_id, connector_id, kind, recipient, payload, message_id,
+                 not_before, created_at, status, attempts)
+             values {}",
+            value_rows_with(emails.len(), 9, "'pending', 0")
+        );
+        let mut outbox = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (outbox_id, email) in &emails {
             // Random, not the time-ordered row id: a relay's Message-ID must
             // not tell when the intro closed.
             let message_id = format!(
@@ -73,38 +105,42 @@ impl SqlStore {
                 uuid::Uuid::new_v4().simple(),
                 self.options.message_id_domain
             );
-            sqlx::query(
-                "insert into outbox (outbox_id, intro_id, connector_id, kind, recipient, payload, message_id, status,
-                     attempts, not_before, created_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9)",
-            )
-            .bind(&outbox_id)
-            .bind(&t.intro.id)
-            .bind(&t.intro.connector_id)
-            .bind(email.kind.as_str())
-            .bind(email.recipient.as_str())
-            .bind(email.payload.to_string())
-            .bind(message_id)
-            .bind(email.not_before.as_millis())
-            .bind(ctx.now.as_millis())
-            .execute(&mut *conn)
-            .await?;
-            for (purpose, role, expires_at) in email.tokens {
-                sqlx::query(
-                    "insert into party_tokens (token_hash, intro_id, role, purpose, outbox_id, expires_at, created_at)
-                     values ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(token_hash(&self.options.token_secret, purpose, &outbox_id))
+            outbox = outbox
+                .bind(outbox_id.clone())
+                .bind(&t.intro.id)
+                .bind(&t.intro.connector_id)
+                .bind(email.kind.as_str())
+                .bind(email.recipient.as_str())
+                .bind(email.payload.to_string())
+                .bind(message_id)
+                .bind(email.not_before.as_millis())
+                .bind(ctx.now.as_millis());
+        }
+        outbox.execute(&mut *conn).await?;
+        let tokens: Vec<_> = emails
+            .iter()
+            .flat_map(|(outbox_id, email)| email.tokens.iter().map(move |t| (outbox_id, t)))
+            .collect();
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "insert into party_tokens (token_hash, intro_id, role, purpose, outbox_id, expires_at, created_at)
+             values {}",
+            value_rows(tokens.len(), 7)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (outbox_id, (purpose, role, expires_at)) in tokens {
+            insert = insert
+                .bind(token_hash(&self.options.token_secret, *purpose, outbox_id))
                 .bind(&t.intro.id)
                 .bind(role.as_str())
                 .bind(purpose.as_str())
-                .bind(&outbox_id)
+                .bind(outbox_id.clone())
                 .bind(expires_at.as_millis())
-                .bind(ctx.now.as_millis())
-                .execute(&mut *conn)
-                .await?;
-            }
+                .bind(ctx.now.as_millis());
         }
+        insert.execute(&mut *conn).await?;
         Ok(())
     }
 
@@ -119,7 +155,10 @@ impl SqlStore {
         // Checked under the write lock, so two proposals at once cannot
         // both pass.
         guard_pair(&mut tx, &intro, &ctx).await?;
-        insert_intro(&mut tx, &intro, None).await?;
+        // Written once, as it stands after the start (asks planned).
+        let t = machine::apply(&intro, Command::Start, &ctx)?;
+        let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
+        insert_intro(&mut tx, &t.intro, due_at).await?;
         if let Some(request_id) = from_request {
             // The approval and the intro are one: a double submit, or two
             // tabs, make one intro; a crash leaves neither or both.
@@ -139,8 +178,7 @@ impl SqlStore {
                 ));
             }
         }
-        let t = machine::apply(&intro, Command::Start, &ctx)?;
-        self.persist(&mut tx, &t, &ctx).await?;
+        self.persist(&mut tx, None, &t, &ctx).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(t.intro)
@@ -154,13 +192,12 @@ impl SqlStore {
         ctx: Context,
     ) -> StoreResult<Intro> {
         let mut tx = self.begin_write().await?;
-        let intro = self.load_for_update(&mut tx, intro_id).await?;
+        let (intro, ctx) = self.load_for_update(&mut tx, intro_id, ctx).await?;
         if connector_id.is_some_and(|c| c != intro.connector_id) {
             return Err(StoreError::NotFound);
         }
-        let ctx = with_connector_timings(&mut tx, &intro.connector_id, ctx).await?;
         let t = machine::apply(&intro, command, &ctx)?;
-        self.persist(&mut tx, &t, &ctx).await?;
+        self.persist(&mut tx, Some(&intro), &t, &ctx).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(t.intro)
@@ -168,8 +205,7 @@ impl SqlStore {
 
     pub(super) async fn apply_due_tx(&self, intro_id: &str, ctx: Context) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let intro = self.load_for_update(&mut tx, intro_id).await?;
-        let ctx = with_connector_timings(&mut tx, &intro.connector_id, ctx).await?;
+        let (intro, ctx) = self.load_for_update(&mut tx, intro_id, ctx).await?;
         let Some(command) = machine::due_now(&intro, &ctx.timings, ctx.now) else {
             // Nothing due (another worker got here first, or timings changed):
             // store the fresh due time so the intro is not picked again early.
@@ -183,7 +219,7 @@ impl SqlStore {
             return Ok(false);
         };
         let t = machine::apply(&intro, command, &ctx)?;
-        self.persist(&mut tx, &t, &ctx).await?;
+        self.persist(&mut tx, Some(&intro), &t, &ctx).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(true)
@@ -293,11 +329,12 @@ impl SqlStore {
 /// one; a pair declined or expired within `cooldown` waits until it ends.
 async fn guard_pair(conn: &mut AnyConnection, intro: &Intro, ctx: &Context) -> StoreResult<()> {
     let rows = sqlx::query(
-        "select i.status, i.closed_at from intros i
-         join parties r on r.intro_id = i.intro_id and r.role = 'requester'
-         join parties t on t.intro_id = i.intro_id and t.role = 'target'
-         where i.connector_id = $1
-           and ((r.email_key = $2 and t.email_key = $3) or (r.email_key = $3 and t.email_key = $2))
+        // From one person's parties (either role) to the other's, then the
+        // intro: `cross join` fixes that order on SQLite, which otherwise
+        // walked every intro of the connector inside the write lock.
+        "select i.status, i.closed_at from parties a cross join parties b cross join intros i
+         where a.email_key = $2 and b.intro_id = a.intro_id and b.role <> a.role
+           and b.email_key = $3 and i.intro_id = a.intro_id and i.connector_id = $1
            and (i.status in ('asking', 'snoozed')
                 or (i.status in ('declined', 'expired') and i.closed_at > $4))",
     )

@@ -12,6 +12,7 @@ mod mailbox;
 mod outbox;
 mod outbox_plan;
 mod pacing;
+mod party_links;
 mod people;
 mod preferences;
 mod requests;
@@ -20,6 +21,7 @@ mod settings;
 mod sql;
 mod stats;
 mod store_impl;
+mod write_lane;
 
 use async_trait::async_trait;
 
@@ -35,6 +37,7 @@ pub use dashboard::{COUNT_CAP, DashboardStore, IntroSearch};
 pub use mailbox::{MailboxStore, SentMail};
 pub use outbox_plan::{OutboxKind, Purpose, Recipient, token_context};
 pub use pacing::PacingStore;
+pub use party_links::PartyLink;
 pub use people::{ERASED_NAME, Erasure, PersonStore};
 pub use preferences::{MONTHLY_WINDOW, PreferenceStore, Preferences};
 pub use requests::{
@@ -64,6 +67,9 @@ pub enum StoreError {
     // report that walks the chain (`{:#}`) says it once.
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// A group commit (SQLite) failed: nothing in its batch was kept.
+    #[error("the write could not be committed: {0}")]
+    Commit(String),
     #[error("database migration failed: {0}")]
     Migrate(sqlx::migrate::MigrateError),
 }
@@ -264,6 +270,8 @@ pub trait Store:
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
 
     async fn party_token(&self, hash: &TokenHash) -> StoreResult<Option<PartyToken>>;
+    /// The token with its intro, connector name and own timings, in one read.
+    async fn party_link(&self, hash: &TokenHash) -> StoreResult<Option<PartyLink>>;
     async fn suppress(
         &self,
         email: &EmailAddress,

@@ -36,10 +36,13 @@ impl PacingStore for SqlStore {
         since: Timestamp,
     ) -> StoreResult<Vec<Timestamp>> {
         let rows = sqlx::query(
-            "select o.sent_at from outbox o
-             join parties p on p.intro_id = o.intro_id and p.role = o.recipient
-             where p.email_key = $1 and o.kind in ('ask', 'reminder')
-               and o.status = 'sent' and o.sent_at >= $2
+            // From the person's parties to their emails: `cross join` and
+            // the status as an expression (`|| ''`, no index) keep SQLite
+            // from starting at every sent email instead (measured: it made
+            // each delivery read the whole outbox).
+            "select o.sent_at from parties p cross join outbox o
+             where p.email_key = $1 and o.intro_id = p.intro_id and o.recipient = p.role
+               and o.kind in ('ask', 'reminder') and o.status || '' = 'sent' and o.sent_at >= $2
              order by o.sent_at",
         )
         .bind(email.normalized())

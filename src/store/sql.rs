@@ -6,9 +6,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Transaction};
 
+use super::write_lane::{WriteLane, WriteTx};
 use super::{StoreError, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub struct SqlStore {
     /// Woken after every commit that may have made work due, so the worker in
     /// this process picks it up at once instead of at its next poll.
     pub(super) wake: Arc<tokio::sync::Notify>,
+    /// SQLite only: every write takes turns here, so commits are grouped.
+    lane: Option<Arc<WriteLane>>,
     url: String,
 }
 
@@ -106,11 +109,17 @@ impl SqlStore {
             probe.close().await?;
         }
         let pool = pool_options.connect_with(connect_options).await?;
+        let lane = match backend {
+            // A connection of its own, with the pragmas every pooled one has.
+            Backend::Sqlite => Some(WriteLane::new(pool.acquire().await?.detach())),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             backend,
             options,
             wake: Arc::new(tokio::sync::Notify::new()),
+            lane,
             url,
         })
     }
@@ -140,14 +149,15 @@ impl SqlStore {
         Ok(())
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock at
-    /// once (`BEGIN IMMEDIATE`), so two writers queue instead of failing
-    /// half-way with SQLITE_BUSY.
-    pub(super) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+    /// A transaction that will write. On SQLite it joins the write lane
+    /// (one connection, `BEGIN IMMEDIATE`, a savepoint per use case, commits
+    /// grouped: see `write_lane`), so writers queue instead of failing
+    /// half-way with SQLITE_BUSY and share their fsyncs.
+    pub(super) async fn begin_write(&self) -> StoreResult<WriteTx> {
+        match &self.lane {
+            Some(lane) => lane.begin().await,
+            None => Ok(WriteTx::pooled(self.pool.begin().await?)),
+        }
     }
 
     /// On PostgreSQL, wakes this process's worker whenever any process

@@ -92,6 +92,9 @@ impl Store for SqlStore {
     async fn party_token(&self, hash: &TokenHash) -> StoreResult<Option<PartyToken>> {
         self.party_token_query(hash).await
     }
+    async fn party_link(&self, hash: &TokenHash) -> StoreResult<Option<PartyLink>> {
+        self.party_link_query(hash).await
+    }
     async fn suppress(
         &self,
         email: &EmailAddress,

@@ -1,5 +1,6 @@
 //! Outbox delivery: claim due rows under a lease, render, send, record.
 
+use futures_util::StreamExt as _;
 use tracing::Instrument;
 
 use crate::domain::machine::Command;
@@ -11,7 +12,8 @@ use crate::store::{
 
 use super::{Worker, full_jitter};
 
-const BATCH: u32 = 16;
+/// Rows claimed per pass; they are sent `Transport::parallelism` at a time.
+const BATCH: u32 = 64;
 /// With the default backoff (30s doubling to 2h) this is about two days.
 const MAX_ATTEMPTS: u32 = 30;
 
@@ -30,33 +32,45 @@ impl Worker {
             .store
             .claim_outbox(&self.id, now, lease_until, BATCH)
             .await?;
-        for (n, item) in items.iter().enumerate() {
-            // Start a send only with time to finish it inside the lease; give
-            // the rest back for the next pass (or another worker).
-            if self.clock.now().plus(self.settings.lease / 3) >= lease_until {
-                for rest in &items[n..] {
-                    self.store.outbox_release(&rest.id, &self.id).await?;
-                }
-                break;
-            }
-            if let Err(e) = self.deliver(item, lease_until).await {
-                // One bad row must not hold up the rest of the batch.
-                let why = format!("{e:#}");
-                if item.attempts >= MAX_ATTEMPTS {
-                    tracing::error!(outbox = %item.id, error = %why, "delivery keeps failing; giving up");
-                    self.store
-                        .outbox_failed(&item.id, &self.id, &why, self.clock.now())
-                        .await?;
-                } else {
-                    tracing::error!(outbox = %item.id, error = %why, "delivery failed; will retry");
-                    let at = self.clock.now().plus(self.backoff(item.attempts));
-                    self.store
-                        .outbox_retry(&item.id, &self.id, at, &why)
-                        .await?;
-                }
+        // Several sends at once, as many as the transport can carry (the
+        // SMTP pool's size): one at a time left all but one connection idle,
+        // and their records now share group commits.
+        let sends: Vec<_> = items
+            .iter()
+            .map(|item| self.handle(item, lease_until))
+            .collect();
+        let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(sends)
+            .buffer_unordered(self.transport.parallelism().max(1))
+            .collect()
+            .await;
+        results.into_iter().collect::<anyhow::Result<()>>()?;
+        Ok(items.len())
+    }
+
+    /// Sends one claimed row, or gives it back when too little of the lease
+    /// is left to finish; a failed send is recorded for retry or as failed.
+    async fn handle(&self, item: &OutboxItem, lease_until: Timestamp) -> anyhow::Result<()> {
+        if self.clock.now().plus(self.settings.lease / 3) >= lease_until {
+            self.store.outbox_release(&item.id, &self.id).await?;
+            return Ok(());
+        }
+        if let Err(e) = self.deliver(item, lease_until).await {
+            // One bad row must not hold up the rest of the batch.
+            let why = format!("{e:#}");
+            if item.attempts >= MAX_ATTEMPTS {
+                tracing::error!(outbox = %item.id, error = %why, "delivery keeps failing; giving up");
+                self.store
+                    .outbox_failed(&item.id, &self.id, &why, self.clock.now())
+                    .await?;
+            } else {
+                tracing::error!(outbox = %item.id, error = %why, "delivery failed; will retry");
+                let at = self.clock.now().plus(self.backoff(item.attempts));
+                self.store
+                    .outbox_retry(&item.id, &self.id, at, &why)
+                    .await?;
             }
         }
-        Ok(items.len())
+        Ok(())
     }
 
     async fn deliver(&self, item: &OutboxItem, lease_until: Timestamp) -> anyhow::Result<()> {

@@ -246,6 +246,10 @@ impl SmtpTransport {
 
 #[async_trait]
 impl Transport for SmtpTransport {
+    fn parallelism(&self) -> usize {
+        self.settings.pool_size
+    }
+
     async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
         let _slot = self
             .slots

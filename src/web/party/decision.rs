@@ -9,10 +9,10 @@ use serde::Deserialize;
 
 use super::hidden::{self, closure_hidden};
 use super::pages::{AskView, DecidePage, DecidedPage};
-use super::{render, resolve};
+use super::{render, resolve_link};
 use crate::domain::machine::{Channel, Command, Decision, MAX_SNOOZE};
 use crate::domain::{
-    Consent, Intro, IntroStatus, MachineError, Note, PrivateReason, Role, Timestamp,
+    Consent, Intro, IntroStatus, MachineError, Note, PersonName, PrivateReason, Role, Timestamp,
 };
 use crate::store::{Purpose, StoreError};
 use crate::usecases::context;
@@ -39,14 +39,24 @@ pub async fn show(
     State(mut state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
-    let (record, intro) = resolve(&mut state, &token, Purpose::Decide).await?;
-    page_for(&state, &intro, record.role, None, &DecisionForm::default()).await
+    let link = resolve_link(&mut state, &token, Purpose::Decide).await?;
+    let (intro, role, connector) = (&link.intro, link.token.role, &link.connector_name);
+    page_for(
+        &state,
+        intro,
+        connector,
+        role,
+        None,
+        &DecisionForm::default(),
+    )
+    .await
 }
 
 /// The page a party sees for the intro as it stands.
 async fn page_for(
     state: &AppState,
     intro: &Intro,
+    connector_name: &PersonName,
     role: Role,
     error: Option<String>,
     form: &DecisionForm,
@@ -69,9 +79,8 @@ async fn page_for(
     let other_first = intro.party(role.other()).name.first_name().to_string();
     let (headline, detail) = match party.consent {
         Consent::Asked => {
-            let connector = state.store.connector(&intro.connector_id).await?;
             let today = now.to_datetime().date_naive();
-            let ask = AskView::new(intro, &connector.name, role);
+            let ask = AskView::new(intro, connector_name, role);
             let page = DecidePage {
                 card: ask.card().map_err(|e| PageError::internal(&e))?,
                 ask,
@@ -216,15 +225,16 @@ pub async fn decide(
     Path(token): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Result<Response, PageError> {
-    let (record, intro) = resolve(&mut state, &token, Purpose::Decide).await?;
-    let role = record.role;
-    let connector = state.store.connector(&intro.connector_id).await?;
-    let shown = AskView::new(&intro, &connector.name, role)
+    let link = resolve_link(&mut state, &token, Purpose::Decide).await?;
+    let (intro, role, connector) = (link.intro, link.token.role, link.connector_name);
+    let shown = AskView::new(&intro, &connector, role)
         .text_hash()
         .map_err(|e| PageError::internal(&e))?;
     let command = match command_from(&form, role, shown, state.clock.now()) {
         Ok(command) => command,
-        Err(problem) => return page_for(&state, &intro, role, Some(problem), &form).await,
+        Err(problem) => {
+            return page_for(&state, &intro, &connector, role, Some(problem), &form).await;
+        }
     };
     let ctx = context(state.clock.as_ref(), state.timings, Channel::Web);
     let again = Redirect::to(&format!("/o/{token}")).into_response();
@@ -245,15 +255,17 @@ pub async fn decide(
             if hidden::looks_open(&state, &intro, role) {
                 return match hidden::answer(&state, &intro, role, &command, again).await? {
                     Ok(response) => Ok(response),
-                    Err(problem) => page_for(&state, &intro, role, Some(problem), &form).await,
+                    Err(problem) => {
+                        page_for(&state, &intro, &connector, role, Some(problem), &form).await
+                    }
                 };
             }
-            page_for(&state, &intro, role, None, &form).await
+            page_for(&state, &intro, &connector, role, None, &form).await
         }
         Err(StoreError::Machine(MachineError::SnoozeUsed | MachineError::SnoozeDateInvalid)) => {
             let problem =
                 "Please pick a date after today and within a year to be asked again.".to_string();
-            page_for(&state, &intro, role, Some(problem), &form).await
+            page_for(&state, &intro, &connector, role, Some(problem), &form).await
         }
         // A second click, an undo that came too late, a withdraw of an answer
         // that is not a yes: show where things stand.

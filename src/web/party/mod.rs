@@ -10,7 +10,7 @@ pub mod unsubscribe;
 
 use super::{AppState, PageError, limiter};
 use crate::domain::{Intro, Token};
-use crate::store::{PartyToken, Purpose};
+use crate::store::{PartyLink, PartyToken, Purpose};
 
 /// Finds what a link's token grants; refuses it for any other purpose.
 /// Unknown tokens count against the client's limit (`web::limiter`).
@@ -21,25 +21,34 @@ pub(super) async fn resolve(
     raw: &str,
     purpose: Purpose,
 ) -> Result<(PartyToken, Intro), PageError> {
+    resolve_link(state, raw, purpose)
+        .await
+        .map(|link| (link.token, link.intro))
+}
+
+/// Like `resolve`, with the connector's name too; one read in all.
+pub(super) async fn resolve_link(
+    state: &mut AppState,
+    raw: &str,
+    purpose: Purpose,
+) -> Result<PartyLink, PageError> {
     // A miss (malformed, unknown, or for another purpose) counts against the
     // client's limit; a valid link is never refused by it.
     let miss = |state: &AppState| limiter::page_miss(state, PageError::unknown_link());
     let Ok(token) = Token::parse(raw) else {
         return Err(miss(state));
     };
-    let Some(record) = state.store.party_token(&token.hash()).await? else {
+    let Some(link) = state.store.party_link(&token.hash()).await? else {
         return Err(miss(state));
     };
-    if record.purpose != purpose {
+    if link.token.purpose != purpose {
         return Err(miss(state));
     }
-    if record.expires_at <= state.clock.now() {
+    if link.token.expires_at <= state.clock.now() {
         return Err(PageError::expired_link());
     }
-    let intro = state.store.intro(&record.intro_id, None).await?;
-    let own = state.store.connector_settings(&intro.connector_id).await?;
-    state.timings = own.timings.apply(&state.timings);
-    Ok((record, intro))
+    state.timings = link.timings.apply(&state.timings);
+    Ok(link)
 }
 
 pub(super) fn render(page: &impl askama::Template) -> Result<String, PageError> {

@@ -1,0 +1,331 @@
+//! Group commit for SQLite. With `synchronous=FULL` every commit waits for an
+//! fsync, so one transaction per use case caps writes at the disk's fsync
+//! rate. Instead, every write use case takes turns on one connection, each
+//! inside its own savepoint of one shared transaction; the use case that
+//! finds nobody waiting behind it commits the lot with one fsync, and only
+//! then does any of them return. Nothing is acknowledged before it is
+//! durable: a failed commit fails every use case in the batch.
+//!
+//! A use case that fails (or is dropped half-way) has its savepoint rolled
+//! back by whoever takes the lane next, so it changes nothing while the
+//! others in its batch still commit. A finished use case leaves its
+//! savepoint open (the next one nests inside it, and `COMMIT` releases them
+//! all): every statement on the lane waits on a thread hand-off, so one
+//! statement of overhead per use case instead of two is measurable. Everything that changes transaction
+//! state runs in a spawned task, so a cancelled request cannot leave the
+//! lane half-way through a `BEGIN` or `COMMIT`.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::{AnyConnection, Executor as _};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
+
+use super::{StoreError, StoreResult};
+
+/// A batch commits when it has this many use cases…
+const MAX_BATCH: usize = 256;
+/// …or is this old, even with more waiting.
+const MAX_BATCH_AGE: Duration = Duration::from_millis(10);
+
+type Outcome = Option<Result<(), Arc<str>>>;
+
+pub(super) struct WriteLane {
+    state: Arc<Mutex<LaneState>>,
+    /// Use cases queued for the lane: while any are, the holder hands the
+    /// lane on instead of committing.
+    waiting: AtomicUsize,
+}
+
+struct LaneState {
+    conn: AnyConnection,
+    batch: Option<Batch>,
+    /// Each use case's savepoint has its own name, so undoing one can never
+    /// reach into another's.
+    next_savepoint: u64,
+    /// The savepoint of a use case that left without committing.
+    dirty: Option<u64>,
+    /// A use case was dropped while its savepoint was being made: whether it
+    /// exists is unknown, so the whole batch is abandoned (none of it was
+    /// acknowledged).
+    poisoned: bool,
+}
+
+struct Batch {
+    members: usize,
+    started: Instant,
+    done: watch::Sender<Outcome>,
+}
+
+/// A write transaction: the lane's savepoint on SQLite, a plain pooled
+/// transaction on PostgreSQL (which groups its own WAL flushes).
+pub struct WriteTx {
+    inner: Inner,
+}
+
+enum Inner {
+    Pooled(sqlx::Transaction<'static, sqlx::Any>),
+    Lane {
+        guard: Option<OwnedMutexGuard<LaneState>>,
+        lane: Arc<WriteLane>,
+        savepoint: Option<u64>,
+    },
+    Done,
+}
+
+/// Counts a queued use case for as long as it queues, even if dropped.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl WriteLane {
+    pub(super) fn new(conn: AnyConnection) -> Arc<Self> {
+        Arc::new(Self {
+            state: Arc::new(Mutex::new(LaneState {
+                conn,
+                batch: None,
+                next_savepoint: 0,
+                dirty: None,
+                poisoned: false,
+            })),
+            waiting: AtomicUsize::new(0),
+        })
+    }
+
+    async fn lock(&self) -> OwnedMutexGuard<LaneState> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _queued = Queued(&self.waiting);
+        self.state.clone().lock_owned().await
+    }
+
+    pub(super) async fn begin(self: &Arc<Self>) -> StoreResult<WriteTx> {
+        let mut tx = WriteTx {
+            inner: Inner::Lane {
+                guard: Some(self.lock().await),
+                lane: self.clone(),
+                savepoint: None,
+            },
+        };
+        // From here on, a dropped `tx` tidies after itself.
+        let Inner::Lane {
+            guard: Some(state),
+            savepoint,
+            ..
+        } = &mut tx.inner
+        else {
+            return Err(StoreError::Commit(
+                "the write lane is in no state to begin".into(),
+            ));
+        };
+        state.tidy().await?;
+        state.next_savepoint += 1;
+        let n = state.next_savepoint;
+        if state.batch.is_none() {
+            let begun = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "begin immediate; savepoint s{n}"
+            )))
+            .execute(&mut state.conn)
+            .await;
+            if let Err(e) = begun {
+                // Whichever half failed, leave no transaction open.
+                let _ = state.conn.execute("rollback").await;
+                return Err(e.into());
+            }
+            state.batch = Some(Batch {
+                members: 0,
+                started: Instant::now(),
+                done: watch::channel(None).0,
+            });
+        } else if let Err(e) = state
+            .conn
+            .execute(sqlx::AssertSqlSafe(format!("savepoint s{n}")))
+            .await
+        {
+            state.fail(&e.to_string()).await;
+            return Err(e.into());
+        }
+        *savepoint = Some(n);
+        if let Some(batch) = state.batch.as_mut() {
+            batch.members += 1;
+        }
+        Ok(tx)
+    }
+}
+
+impl LaneState {
+    /// Undoes what a failed or abandoned use case left behind.
+    async fn tidy(&mut self) -> StoreResult<()> {
+        if std::mem::take(&mut self.poisoned) {
+            self.fail("a write was abandoned while it began").await;
+            return Ok(());
+        }
+        let Some(n) = self.dirty else {
+            return Ok(());
+        };
+        // Cleared only once done: if this is cancelled half-way, the next
+        // attempt fails on the missing savepoint and abandons the batch.
+        let undone = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "rollback to savepoint s{n}; release savepoint s{n}"
+        )))
+        .execute(&mut self.conn)
+        .await;
+        self.dirty = None;
+        if let Err(e) = undone {
+            self.fail(&e.to_string()).await;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) {
+        let Some(batch) = self.batch.take() else {
+            return;
+        };
+        let outcome = match self.conn.execute("commit").await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, members = batch.members, "a group commit failed");
+                let _ = self.conn.execute("rollback").await;
+                Err(Arc::from(e.to_string()))
+            }
+        };
+        let _ = batch.done.send(Some(outcome));
+    }
+
+    /// Abandons the whole batch: nothing in it was acknowledged, and every
+    /// member is told its write failed.
+    async fn fail(&mut self, why: &str) {
+        tracing::error!(
+            error = why,
+            "the write transaction failed; rolling back its batch"
+        );
+        let _ = self.conn.execute("rollback").await;
+        self.dirty = None;
+        if let Some(batch) = self.batch.take() {
+            let _ = batch.done.send(Some(Err(Arc::from(why))));
+        }
+    }
+}
+
+impl WriteTx {
+    pub(super) fn pooled(tx: sqlx::Transaction<'static, sqlx::Any>) -> Self {
+        Self {
+            inner: Inner::Pooled(tx),
+        }
+    }
+
+    /// Makes the use case's writes durable; returns only once they are.
+    /// The savepoint stays open (the next use case nests inside it, and
+    /// `COMMIT` releases them all). Whoever finds nobody queued behind it
+    /// (or a full batch) commits; the others hand the lane on and wait.
+    pub async fn commit(mut self) -> StoreResult<()> {
+        let (state, lane) = match std::mem::replace(&mut self.inner, Inner::Done) {
+            Inner::Pooled(tx) => return Ok(tx.commit().await?),
+            Inner::Lane {
+                guard: Some(state),
+                lane,
+                ..
+            } => (state, lane),
+            Inner::Lane { guard: None, .. } | Inner::Done => {
+                return Err(StoreError::Commit("committed twice".into()));
+            }
+        };
+        let Some(batch) = state.batch.as_ref() else {
+            return Err(StoreError::Commit("no transaction was open".into()));
+        };
+        let mut done = batch.done.subscribe();
+        let full = batch.members >= MAX_BATCH || batch.started.elapsed() >= MAX_BATCH_AGE;
+        if lane.waiting.load(Ordering::SeqCst) > 0 && !full {
+            drop(state);
+        } else {
+            // A task of its own, so a cancelled request cannot stop a
+            // commit half-way and leave the batch without an outcome.
+            let mut state = state;
+            tokio::spawn(async move { state.commit().await })
+                .await
+                .map_err(|e| StoreError::Commit(format!("the commit task failed: {e}")))?;
+        }
+        let outcome = done
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| StoreError::Commit("the batch ended without an outcome".into()))?
+            .clone();
+        match outcome {
+            Some(Err(why)) => Err(StoreError::Commit(why.to_string())),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl WriteLane {
+    /// Run when a use case left without committing and nobody may come
+    /// after it: tidies its savepoint and commits what the batch holds.
+    async fn sweep(self: Arc<Self>) {
+        let mut state = self.lock().await;
+        if state.tidy().await.is_ok() && state.batch.is_some() {
+            state.commit().await;
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if let Inner::Lane {
+            guard,
+            lane,
+            savepoint,
+        } = &mut self.inner
+            && let Some(mut state) = guard.take()
+        {
+            match savepoint {
+                Some(n) => state.dirty = Some(*n),
+                // Dropped while beginning: if a batch is open, its
+                // savepoint may or may not exist.
+                None if state.batch.is_some() => state.poisoned = true,
+                None => {}
+            }
+            drop(state);
+            if lane.waiting.load(Ordering::SeqCst) == 0
+                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            {
+                runtime.spawn(lane.clone().sweep());
+            }
+        }
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match &self.inner {
+            Inner::Pooled(tx) => tx,
+            Inner::Lane {
+                guard: Some(state), ..
+            } => &state.conn,
+            Inner::Lane { guard: None, .. } | Inner::Done => {
+                unreachable!("a write transaction is used after it ended")
+            }
+        }
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match &mut self.inner {
+            Inner::Pooled(tx) => tx,
+            Inner::Lane {
+                guard: Some(state), ..
+            } => &mut state.conn,
+            Inner::Lane { guard: None, .. } | Inner::Done => {
+                unreachable!("a write transaction is used after it ended")
+            }
+        }
+    }
+}
