@@ -4,11 +4,12 @@
 //! Every query is scoped to one connector.
 
 use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 use super::rows::{intro_from_row, intro_select};
 use super::sql::{SqlStore, new_id};
+use super::statements::Statements;
 use super::{StoreError, StoreResult};
 use crate::domain::{Intro, ParseError, PersonName, Timestamp};
 
@@ -155,26 +156,25 @@ fn contains_pattern(text: &str) -> String {
 
 /// Makes each party of a new intro a contact of its connector, or marks the
 /// contact as just used. Runs inside the intro's transaction.
-pub(super) async fn record_parties(conn: &mut AnyConnection, intro: &Intro) -> StoreResult<()> {
+pub(super) fn record_parties(writes: &mut Statements, intro: &Intro) {
     for party in intro.parties() {
-        sqlx::query(
+        writes.push(
             "insert into contacts (contact_id, connector_id, name, name_key, email, email_key,
                  how_known, notes, created_at, updated_at, last_used_at)
              values ($1, $2, $3, $4, $5, $6, '', '', $7, $7, $7)
              on conflict (connector_id, email_key) do update set last_used_at = excluded.last_used_at
              where contacts.last_used_at is null or contacts.last_used_at < excluded.last_used_at",
-        )
-        .bind(new_id())
-        .bind(&intro.connector_id)
-        .bind(party.name.as_str())
-        .bind(name_key(party.name.as_str()))
-        .bind(party.email.as_str())
-        .bind(party.email.normalized())
-        .bind(intro.created_at.as_millis())
-        .execute(&mut *conn)
-        .await?;
+            vec![
+                new_id().into(),
+                intro.connector_id.as_str().into(),
+                party.name.as_str().into(),
+                name_key(party.name.as_str()).into(),
+                party.email.as_str().into(),
+                party.email.normalized().into(),
+                intro.created_at.as_millis().into(),
+            ],
+        );
     }
-    Ok(())
 }
 
 #[async_trait]

@@ -2,12 +2,11 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::outbox_plan::{plan, token_hash};
-use super::rows::{
-    insert_intro, intro_from_row, intro_select, save_intro, value_rows, value_rows_with,
-};
+use super::intro_writes::{insert_intro, record_transition, save_intro};
+use super::rows::{intro_from_row, intro_select};
 use super::settings::with_connector_timings;
-use super::sql::{Backend, SqlStore, new_id};
+use super::sql::{Backend, SqlStore};
+use super::statements::Statements;
 use super::{EventRecord, IntroFilter, StoreError, StoreResult};
 use crate::domain::machine::{self, Command, Context, Transition};
 use crate::domain::{Intro, Timestamp, TimingOverrides};
@@ -45,103 +44,24 @@ impl SqlStore {
         Ok((intro_from_row(&row)?, ctx))
     }
 
-    /// Writes the transition's new state, its one event, and its emails.
-    async fn persist(
-        &self,
-        conn: &mut AnyConnection,
-        before: Option<&Intro>,
-        t: &Transition,
-        ctx: &Context,
-    ) -> StoreResult<()> {
-        // Without `before`, the intro was just inserted as it stands.
+    /// Adds the transition's new state (unless the intro was just inserted
+    /// as it stands: `before` is `None`), its one event, and its emails.
+    fn persist(&self, w: &mut Statements, before: Option<&Intro>, t: &Transition, ctx: &Context) {
         if let Some(before) = before {
             let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
-            save_intro(conn, &t.intro, Some(before), due_at, ctx.now).await?;
+            save_intro(w, &t.intro, before, due_at, ctx.now);
         }
         if self.backend == Backend::Postgres {
             // Delivered at commit, to every worker process listening.
-            sqlx::query("select pg_notify('twoyes_work', '')")
-                .execute(&mut *conn)
-                .await?;
+            w.push("select pg_notify('twoyes_work', '')", vec![]);
         }
-        let e = &t.event;
-        sqlx::query(
-            "insert into events (event_id, intro_id, kind, actor, role, channel, text_hash, status_after, created_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(new_id())
-        .bind(&t.intro.id)
-        .bind(e.kind.as_str())
-        .bind(e.actor.as_str())
-        .bind(e.role.map(|r| r.as_str()))
-        .bind(e.channel.as_str())
-        .bind(e.text_hash.clone())
-        .bind(e.status_after.as_str())
-        .bind(e.at.as_millis())
-        .execute(&mut *conn)
-        .await?;
-        if t.effects.is_empty() {
-            return Ok(());
-        }
-        // All of the transition's emails in one statement and all their link
-        // tokens in another (each statement is a hand-off in the write lock).
-        let emails: Vec<_> = t
-            .effects
-            .iter()
-            .map(|effect| (new_id(), plan(effect, ctx.now)))
-            .collect();
-        let sql = format!(
-            "insert into outbox (outbox_id, intro_id, connector_id, kind, recipient, payload, message_id,
-                 not_before, created_at, status, attempts)
-             values {}",
-            value_rows_with(emails.len(), 9, "'pending', 0")
+        record_transition(
+            w,
+            t,
+            ctx,
+            &self.options.token_secret,
+            &self.options.message_id_domain,
         );
-        let mut outbox = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (outbox_id, email) in &emails {
-            // Random, not the time-ordered row id: a relay's Message-ID must
-            // not tell when the intro closed.
-            let message_id = format!(
-                "<{}@{}>",
-                uuid::Uuid::new_v4().simple(),
-                self.options.message_id_domain
-            );
-            outbox = outbox
-                .bind(outbox_id.clone())
-                .bind(&t.intro.id)
-                .bind(&t.intro.connector_id)
-                .bind(email.kind.as_str())
-                .bind(email.recipient.as_str())
-                .bind(email.payload.to_string())
-                .bind(message_id)
-                .bind(email.not_before.as_millis())
-                .bind(ctx.now.as_millis());
-        }
-        outbox.execute(&mut *conn).await?;
-        let tokens: Vec<_> = emails
-            .iter()
-            .flat_map(|(outbox_id, email)| email.tokens.iter().map(move |t| (outbox_id, t)))
-            .collect();
-        if tokens.is_empty() {
-            return Ok(());
-        }
-        let sql = format!(
-            "insert into party_tokens (token_hash, intro_id, role, purpose, outbox_id, expires_at, created_at)
-             values {}",
-            value_rows(tokens.len(), 7)
-        );
-        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (outbox_id, (purpose, role, expires_at)) in tokens {
-            insert = insert
-                .bind(token_hash(&self.options.token_secret, *purpose, outbox_id))
-                .bind(&t.intro.id)
-                .bind(role.as_str())
-                .bind(purpose.as_str())
-                .bind(outbox_id.clone())
-                .bind(expires_at.as_millis())
-                .bind(ctx.now.as_millis());
-        }
-        insert.execute(&mut *conn).await?;
-        Ok(())
     }
 
     pub(super) async fn create_intro_tx(
@@ -158,7 +78,10 @@ impl SqlStore {
         // Written once, as it stands after the start (asks planned).
         let t = machine::apply(&intro, Command::Start, &ctx)?;
         let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
-        insert_intro(&mut tx, &t.intro, due_at).await?;
+        let mut writes = Statements::default();
+        insert_intro(&mut writes, &t.intro, due_at);
+        self.persist(&mut writes, None, &t, &ctx);
+        writes.execute(&mut tx, self.backend).await?;
         if let Some(request_id) = from_request {
             // The approval and the intro are one: a double submit, or two
             // tabs, make one intro; a crash leaves neither or both.
@@ -178,7 +101,6 @@ impl SqlStore {
                 ));
             }
         }
-        self.persist(&mut tx, None, &t, &ctx).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(t.intro)
@@ -197,7 +119,9 @@ impl SqlStore {
             return Err(StoreError::NotFound);
         }
         let t = machine::apply(&intro, command, &ctx)?;
-        self.persist(&mut tx, Some(&intro), &t, &ctx).await?;
+        let mut writes = Statements::default();
+        self.persist(&mut writes, Some(&intro), &t, &ctx);
+        writes.execute(&mut tx, self.backend).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(t.intro)
@@ -219,7 +143,9 @@ impl SqlStore {
             return Ok(false);
         };
         let t = machine::apply(&intro, command, &ctx)?;
-        self.persist(&mut tx, Some(&intro), &t, &ctx).await?;
+        let mut writes = Statements::default();
+        self.persist(&mut writes, Some(&intro), &t, &ctx);
+        writes.execute(&mut tx, self.backend).await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(true)
