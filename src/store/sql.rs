@@ -74,6 +74,10 @@ const SQLITE_PRAGMAS: &[&str] = &[
     "pragma synchronous = full",
     "pragma foreign_keys = on",
     "pragma secure_delete = on", // erased text is zeroed, not left in free pages
+    // Savepoint journals (one per use case in a group commit) stay in
+    // memory instead of spilling to temporary files (measured: a fifth of
+    // the write lane's time went to their pwrite calls).
+    "pragma temp_store = memory",
 ];
 
 impl SqlStore {
