@@ -192,23 +192,26 @@ async fn propose(
 ) -> Result<Intro, ProposeError> {
     use crate::store::MONTHLY_WINDOW;
     let intro = parse_proposal(input, connector, clock)?;
+    // One read per person: their stops (from everyone or this connector)
+    // and their own pause and monthly maximum (the preferences page).
+    let mut choices = Vec::with_capacity(2);
     for party in intro.parties() {
-        if store.is_suppressed(&party.email, &connector.id).await? {
+        let own = store.preferences(&party.email, &connector.id).await?;
+        if own.stop_all || own.stop_connector {
             return Err(ProposeError::OptedOut {
                 name: party.name.to_string(),
             });
         }
+        choices.push(own);
     }
-    // The person's own pause and monthly maximum (the preferences page).
-    // They are about asks: a requester whose consent is on record asked for
-    // this intro themselves and is not asked now.
+    // Pauses and maximums are about asks: a requester whose consent is on
+    // record asked for this intro themselves and is not asked now.
     let now = clock.now();
-    for party in intro.parties() {
+    for (party, choices) in intro.parties().into_iter().zip(choices) {
         if party.consent_on_record_at.is_some() {
             continue;
         }
         let name = party.name.to_string();
-        let choices = store.preferences(&party.email, &connector.id).await?;
         if let Some(until) = choices.paused_until.filter(|until| *until > now) {
             return Err(ProposeError::Paused { name, until });
         }

@@ -60,35 +60,30 @@ impl PreferenceStore for SqlStore {
         email: &EmailAddress,
         connector_id: &str,
     ) -> StoreResult<Preferences> {
+        // One statement (every proposal reads this for both people): the
+        // saved choices, and whether a stop from everyone or from this
+        // connector is on record.
         let hash = self.address_hash(email);
-        let row =
-            sqlx::query("select paused_until, monthly_max from preferences where email_hash = $1")
-                .bind(&hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        let mut choices = Preferences::default();
-        if let Some(row) = row {
-            choices.paused_until = row
-                .try_get::<Option<i64>, _>("paused_until")?
-                .map(Timestamp::from_millis);
-            choices.monthly_max = row
-                .try_get::<Option<i64>, _>("monthly_max")?
-                .and_then(|n| u32::try_from(n).ok());
-        }
-        let stops = sqlx::query(
-            "select connector_id from suppressions where email_hash = $1 and (connector_id = '' or connector_id = $2)",
+        let row = sqlx::query(
+            "select p.paused_until, p.monthly_max,
+                 (select count(*) from suppressions s where s.email_hash = $1 and s.connector_id = '') as stop_all,
+                 (select count(*) from suppressions s where s.email_hash = $1 and s.connector_id = $2) as stop_connector
+             from (select 1 as one) x left join preferences p on p.email_hash = $1",
         )
         .bind(&hash)
         .bind(connector_id)
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        for stop in stops {
-            match stop.try_get::<String, _>("connector_id")?.as_str() {
-                "" => choices.stop_all = true,
-                _ => choices.stop_connector = true,
-            }
-        }
-        Ok(choices)
+        Ok(Preferences {
+            paused_until: row
+                .try_get::<Option<i64>, _>("paused_until")?
+                .map(Timestamp::from_millis),
+            monthly_max: row
+                .try_get::<Option<i64>, _>("monthly_max")?
+                .and_then(|n| u32::try_from(n).ok()),
+            stop_all: row.try_get::<i64, _>("stop_all")? > 0,
+            stop_connector: row.try_get::<i64, _>("stop_connector")? > 0,
+        })
     }
 
     async fn save_preferences(

@@ -24,6 +24,16 @@ pub async fn fresh_database(url: &str, name: &str) -> anyhow::Result<String> {
     Ok(with_database(url, name))
 }
 
+/// Refreshes the planner's statistics, as autovacuum would within a minute
+/// or so: the run fills empty tables faster than that, and with statistics
+/// that still say "empty" PostgreSQL plans the worker's queries as scans.
+pub async fn analyze(url: &str) -> anyhow::Result<()> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query("analyze").execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
 /// The same URL naming another database.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

@@ -151,6 +151,9 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     }
     let mut peak_rss = server.process.peak_rss_mib()?;
     server.process.stop()?;
+    if plan.database_url.is_some() {
+        pg::analyze(&database_url).await?;
+    }
 
     eprintln!("twoyes: delivering {} asks by SMTP", creator.made() * 2);
     let server = twoyes.serve(true).await?;
