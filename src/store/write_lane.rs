@@ -251,11 +251,22 @@ impl WriteTx {
                 .await
                 .map_err(|e| StoreError::Commit(format!("the commit task failed: {e}")))?;
         }
-        let outcome = done
-            .wait_for(Option::is_some)
-            .await
-            .map_err(|_| StoreError::Commit("the batch ended without an outcome".into()))?
-            .clone();
+        let outcome = loop {
+            // The one we handed the lane to may have been cancelled before
+            // it got it; then nobody would commit until the next write.
+            // A sweep commits the batch if it is still open.
+            match tokio::time::timeout(2 * MAX_BATCH_AGE, done.wait_for(Option::is_some)).await {
+                Ok(Ok(outcome)) => break outcome.clone(),
+                Ok(Err(_)) => {
+                    return Err(StoreError::Commit(
+                        "the batch ended without an outcome".into(),
+                    ));
+                }
+                Err(_) => {
+                    tokio::spawn(lane.clone().sweep());
+                }
+            }
+        };
         match outcome {
             Some(Err(why)) => Err(StoreError::Commit(why.to_string())),
             _ => Ok(()),
@@ -265,7 +276,8 @@ impl WriteTx {
 
 impl WriteLane {
     /// Run when a use case left without committing and nobody may come
-    /// after it: tidies its savepoint and commits what the batch holds.
+    /// after it, or when a batch waits too long for its commit: tidies what
+    /// was left and commits what the batch holds.
     async fn sweep(self: Arc<Self>) {
         let mut state = self.lock().await;
         if state.tidy().await.is_ok() && state.batch.is_some() {
