@@ -44,24 +44,33 @@ impl SqlStore {
         Ok((intro_from_row(&row)?, ctx))
     }
 
-    /// Adds the transition's new state (unless the intro was just inserted
-    /// as it stands: `before` is `None`), its one event, and its emails.
-    fn persist(&self, w: &mut Statements, before: Option<&Intro>, t: &Transition, ctx: &Context) {
+    /// Writes, after the `writes` already gathered, the transition's new
+    /// state (unless the intro was just inserted as it stands: `before` is
+    /// `None`), its one event, and its emails, all sent together.
+    async fn persist(
+        &self,
+        conn: &mut AnyConnection,
+        mut writes: Statements,
+        before: Option<&Intro>,
+        t: &Transition,
+        ctx: &Context,
+    ) -> StoreResult<()> {
         if let Some(before) = before {
             let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
-            save_intro(w, &t.intro, before, due_at, ctx.now);
+            save_intro(&mut writes, &t.intro, before, due_at, ctx.now);
         }
         if self.backend == Backend::Postgres {
             // Delivered at commit, to every worker process listening.
-            w.push("select pg_notify('twoyes_work', '')", vec![]);
+            writes.push("select pg_notify('twoyes_work', '')", vec![]);
         }
         record_transition(
-            w,
+            &mut writes,
             t,
             ctx,
             &self.options.token_secret,
             &self.options.message_id_domain,
         );
+        writes.execute(conn, self.backend).await
     }
 
     pub(super) async fn create_intro_tx(
@@ -80,8 +89,7 @@ impl SqlStore {
         let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
         let mut writes = Statements::default();
         insert_intro(&mut writes, &t.intro, due_at);
-        self.persist(&mut writes, None, &t, &ctx);
-        writes.execute(&mut tx, self.backend).await?;
+        self.persist(&mut tx, writes, None, &t, &ctx).await?;
         if let Some(request_id) = from_request {
             // The approval and the intro are one: a double submit, or two
             // tabs, make one intro; a crash leaves neither or both.
@@ -119,9 +127,8 @@ impl SqlStore {
             return Err(StoreError::NotFound);
         }
         let t = machine::apply(&intro, command, &ctx)?;
-        let mut writes = Statements::default();
-        self.persist(&mut writes, Some(&intro), &t, &ctx);
-        writes.execute(&mut tx, self.backend).await?;
+        self.persist(&mut tx, Statements::default(), Some(&intro), &t, &ctx)
+            .await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(t.intro)
@@ -143,9 +150,8 @@ impl SqlStore {
             return Ok(false);
         };
         let t = machine::apply(&intro, command, &ctx)?;
-        let mut writes = Statements::default();
-        self.persist(&mut writes, Some(&intro), &t, &ctx);
-        writes.execute(&mut tx, self.backend).await?;
+        self.persist(&mut tx, Statements::default(), Some(&intro), &t, &ctx)
+            .await?;
         tx.commit().await?;
         self.wake_workers();
         Ok(true)

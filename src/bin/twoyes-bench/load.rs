@@ -248,6 +248,16 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Sends these requests round and round, for as long as the load lasts.
+pub fn cycle(requests: Arc<Vec<Vec<u8>>>) -> MakeRequest {
+    Arc::new(move |i| Some(requests[i % requests.len()].clone()))
+}
+
+/// Sends each request once, then stops (each POST decides one ask).
+pub fn each_once(requests: Vec<Vec<u8>>) -> MakeRequest {
+    Arc::new(move |i| requests.get(i).cloned())
+}
+
 /// One request on a fresh connection, for set-up steps (sign-in, probes).
 pub async fn once(addr: SocketAddr, request: &[u8]) -> anyhow::Result<Response> {
     let mut stream = connect(addr).await?;

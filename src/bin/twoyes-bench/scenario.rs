@@ -66,8 +66,7 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     eprintln!("baseline: minimal axum handler");
     let hello = {
         let server = Process::baseline("hello", None)?;
-        let get = load::get("/hello", "");
-        let make: MakeRequest = Arc::new(move |_| Some(get.clone()));
+        let make = load::cycle(Arc::new(vec![load::get("/hello", "")]));
         load::run(server.addr, &plan.closed(usize::MAX, 200), make)
             .await?
             .check("minimal handler")?
@@ -76,7 +75,7 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     let insert = {
         let server = Process::baseline("insert", Some(&plan.work_dir.join("baseline.db")))?;
         let post = load::post("/insert", FORM, "", "decision=yes&note=");
-        let make: MakeRequest = Arc::new(move |_| Some(post.clone()));
+        let make = load::cycle(Arc::new(vec![post]));
         load::run(server.addr, &plan.closed(usize::MAX, 303), make)
             .await?
             .check("durable INSERT handler")?
@@ -191,13 +190,10 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
             .map(|t| load::get(&format!("/o/{t}"), ""))
             .collect(),
     );
-    let page = |gets: Arc<Vec<Vec<u8>>>| -> MakeRequest {
-        Arc::new(move |i| Some(gets[i % gets.len()].clone()))
-    };
     let peak = load::run(
         server.process.addr,
         &plan.closed(usize::MAX, 200),
-        page(gets.clone()),
+        load::cycle(gets.clone()),
     )
     .await?
     .check("decision page")?;
@@ -211,7 +207,7 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     let half = load::run(
         server.process.addr,
         &plan.half_of(&peak, usize::MAX, 200),
-        page(gets),
+        load::cycle(gets),
     )
     .await?
     .check("decision page at half peak")?;
@@ -224,22 +220,15 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     );
 
     // Each POST decides one open ask: the peak run may use 60% of them.
-    let posts: Arc<Vec<Vec<u8>>> = Arc::new(
-        tokens
-            .iter()
-            .map(|t| load::post(&format!("/o/{t}"), FORM, "", "decision=yes&note="))
-            .collect(),
-    );
-    let split = posts.len() * 6 / 10;
-    let (first_part, second_part) = (
-        Arc::new(posts[..split].to_vec()),
-        Arc::new(posts[split..].to_vec()),
-    );
-    let decide = |p: Arc<Vec<Vec<u8>>>| -> MakeRequest { Arc::new(move |i| p.get(i).cloned()) };
+    let mut first_part: Vec<Vec<u8>> = tokens
+        .iter()
+        .map(|t| load::post(&format!("/o/{t}"), FORM, "", "decision=yes&note="))
+        .collect();
+    let second_part = first_part.split_off(first_part.len() * 6 / 10);
     let peak = load::run(
         server.process.addr,
         &plan.closed(first_part.len(), 303),
-        decide(first_part),
+        load::each_once(first_part),
     )
     .await?
     .check("decision POST")?;
@@ -253,7 +242,7 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     let half = load::run(
         server.process.addr,
         &plan.half_of(&peak, second_part.len(), 303),
-        decide(second_part),
+        load::each_once(second_part),
     )
     .await?
     .check("decision POST at half peak")?;
@@ -294,13 +283,11 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
         .map(|p| load::get(p, &format!("Cookie: {cookie}\r\n")))
         .collect(),
     );
-    let list =
-        |l: Arc<Vec<Vec<u8>>>| -> MakeRequest { Arc::new(move |i| Some(l[i % l.len()].clone())) };
     let one = Load {
         connections: 1,
         ..plan.closed(usize::MAX, 200)
     };
-    let alone = load::run(server.process.addr, &one, list(lists.clone()))
+    let alone = load::run(server.process.addr, &one, load::cycle(lists.clone()))
         .await?
         .check("dashboard")?;
     report.add(
@@ -313,7 +300,7 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     let peak = load::run(
         server.process.addr,
         &plan.closed(usize::MAX, 200),
-        list(lists.clone()),
+        load::cycle(lists.clone()),
     )
     .await?
     .check("dashboard")?;
@@ -327,7 +314,7 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     let half = load::run(
         server.process.addr,
         &plan.half_of(&peak, usize::MAX, 200),
-        list(lists),
+        load::cycle(lists),
     )
     .await?
     .check("dashboard at half peak")?;
