@@ -4,7 +4,6 @@ use sqlx::{AnyConnection, Row};
 
 use super::intro_writes::{insert_intro, record_transition, save_intro};
 use super::rows::{intro_from_row, intro_select};
-use super::settings::with_connector_timings;
 use super::sql::{Backend, SqlStore};
 use super::statements::Statements;
 use super::{EventRecord, IntroFilter, StoreError, StoreResult};
@@ -80,10 +79,9 @@ impl SqlStore {
         from_request: Option<&str>,
     ) -> StoreResult<Intro> {
         let mut tx = self.begin_write().await?;
-        let ctx = with_connector_timings(&mut tx, &intro.connector_id, ctx).await?;
         // Checked under the write lock, so two proposals at once cannot
         // both pass.
-        guard_pair(&mut tx, &intro, &ctx).await?;
+        let ctx = guard_pair(&mut tx, &intro, ctx).await?;
         // Written once, as it stands after the start (asks planned).
         let t = machine::apply(&intro, Command::Start, &ctx)?;
         let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
@@ -257,30 +255,51 @@ impl SqlStore {
     }
 }
 
-/// A pair of this connector with an intro in progress cannot get a second
-/// one; a pair declined or expired within `cooldown` waits until it ends.
-async fn guard_pair(conn: &mut AnyConnection, intro: &Intro, ctx: &Context) -> StoreResult<()> {
+/// Refuses a proposal for a pair that has an intro in progress with this
+/// connector, or whose last one closed without an introduction less than
+/// `cooldown` ago; returns `ctx` with the connector's own timings (whose
+/// `cooldown` applies). One statement: inside the write lane every
+/// statement is a thread hand-off that the next use case waits for.
+async fn guard_pair(conn: &mut AnyConnection, intro: &Intro, ctx: Context) -> StoreResult<Context> {
     let rows = sqlx::query(
-        // From one person's parties (either role) to the other's, then the
-        // intro: `cross join` fixes that order on SQLite, which otherwise
-        // walked every intro of the connector inside the write lock.
-        "select i.status, i.closed_at from parties a cross join parties b cross join intros i
-         where a.email_key = $2 and b.intro_id = a.intro_id and b.role <> a.role
-           and b.email_key = $3 and i.intro_id = a.intro_id and i.connector_id = $1
-           and (i.status in ('asking', 'snoozed')
-                or (i.status in ('declined', 'expired') and i.closed_at > $4))",
+        // The pair's intros go from one person's parties (either role) to
+        // the other's, then the intro: `cross join` fixes that order on
+        // SQLite, which otherwise walked every intro of the connector.
+        // Every close is read; the cooldown is the connector's own.
+        "select 'timings' as what, cs.timings as timings, null as status, null as closed_at
+           from connector_settings cs where cs.connector_id = $1
+         union all
+         select 'pair', null, i.status, i.closed_at
+           from parties a cross join parties b cross join intros i
+          where a.email_key = $2 and b.intro_id = a.intro_id and b.role <> a.role
+            and b.email_key = $3 and i.intro_id = a.intro_id and i.connector_id = $1
+            and i.status in ('asking', 'snoozed', 'declined', 'expired')",
     )
     .bind(&intro.connector_id)
     .bind(intro.requester.email.normalized())
     .bind(intro.target.email.normalized())
-    .bind(ctx.now.minus(ctx.timings.cooldown).as_millis())
     .fetch_all(&mut *conn)
     .await?;
+    let mut ctx = ctx;
+    let mut in_progress = false;
+    let mut last_close: Option<i64> = None;
+    for row in &rows {
+        if row.try_get::<String, _>("what")? == "timings" {
+            if let Some(json) = row.try_get::<Option<String>, _>("timings")? {
+                ctx.timings = TimingOverrides::from_json(&json).apply(&ctx.timings);
+            }
+            continue;
+        }
+        match row.try_get::<Option<String>, _>("status")?.as_deref() {
+            Some("asking" | "snoozed") => in_progress = true,
+            _ => {
+                let closed = row.try_get::<Option<i64>, _>("closed_at")?;
+                last_close = last_close.max(closed);
+            }
+        }
+    }
     let (a, b) = (&intro.requester.name, &intro.target.name);
-    if rows.iter().any(|r| {
-        r.try_get::<String, _>("status")
-            .is_ok_and(|s| s == "asking" || s == "snoozed")
-    }) {
+    if in_progress {
         return Err(StoreError::Refused {
             code: "pair_in_progress",
             message: format!(
@@ -288,12 +307,8 @@ async fn guard_pair(conn: &mut AnyConnection, intro: &Intro, ctx: &Context) -> S
             ),
         });
     }
-    let last_close = rows
-        .iter()
-        .filter_map(|r| r.try_get::<Option<i64>, _>("closed_at").ok().flatten())
-        .max();
-    if let Some(closed) = last_close {
-        let opens = Timestamp::from_millis(closed).plus(ctx.timings.cooldown);
+    let opens = last_close.map(|closed| Timestamp::from_millis(closed).plus(ctx.timings.cooldown));
+    if let Some(opens) = opens.filter(|opens| *opens > ctx.now) {
         return Err(StoreError::Refused {
             code: "pair_cooldown",
             message: format!(
@@ -302,5 +317,5 @@ async fn guard_pair(conn: &mut AnyConnection, intro: &Intro, ctx: &Context) -> S
             ),
         });
     }
-    Ok(())
+    Ok(ctx)
 }

@@ -49,33 +49,6 @@ pub trait SettingsStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
-/// `ctx` with the connector's own timings in place of the installation's,
-/// read inside the use case's transaction.
-pub(super) async fn with_connector_timings(
-    conn: &mut sqlx::AnyConnection,
-    connector_id: &str,
-    mut ctx: crate::domain::machine::Context,
-) -> StoreResult<crate::domain::machine::Context> {
-    ctx.timings = timing_overrides(conn, connector_id)
-        .await?
-        .apply(&ctx.timings);
-    Ok(ctx)
-}
-
-async fn timing_overrides(
-    conn: &mut sqlx::AnyConnection,
-    connector_id: &str,
-) -> StoreResult<TimingOverrides> {
-    let row = sqlx::query("select timings from connector_settings where connector_id = $1")
-        .bind(connector_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(match row {
-        Some(row) => TimingOverrides::from_json(&row.try_get::<String, _>("timings")?),
-        None => TimingOverrides::default(),
-    })
-}
-
 impl SqlStore {
     /// Makes sure the connector has a settings row to update.
     async fn ensure_settings_row(
