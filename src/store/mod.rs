@@ -7,6 +7,7 @@ mod connectors;
 mod contact_imports;
 mod contacts;
 mod dashboard;
+mod delivery_reads;
 mod intro_writes;
 mod intros;
 mod mailbox;
@@ -36,6 +37,7 @@ pub use accounts::{AccountStore, OneTimePurpose};
 pub use contact_imports::{ContactImportStore, ImportJob, ImportRow};
 pub use contacts::{Contact, ContactEdit, ContactSearch, ContactStore, ContactText};
 pub use dashboard::{COUNT_CAP, DashboardStore, IntroSearch};
+pub use delivery_reads::{DeliveryFacts, DeliveryStore};
 pub use mailbox::{MailboxStore, SentMail};
 pub use outbox_plan::{OutboxKind, Purpose, Recipient, token_context};
 pub use pacing::PacingStore;
@@ -216,6 +218,7 @@ pub trait Store:
     + MailboxStore
     + SettingsStore
     + PacingStore
+    + DeliveryStore
     + RequestStore
     + PersonStore
     + PreferenceStore
@@ -280,7 +283,6 @@ pub trait Store:
         connector_id: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()>;
-    async fn is_suppressed(&self, email: &EmailAddress, connector_id: &str) -> StoreResult<bool>;
     async fn record_late_answer(
         &self,
         intro_id: &str,

@@ -328,21 +328,6 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn is_suppressed_query(
-        &self,
-        email: &EmailAddress,
-        connector_id: &str,
-    ) -> StoreResult<bool> {
-        let row = sqlx::query(
-            "select count(*) as n from suppressions where email_hash = $1 and (connector_id = '' or connector_id = $2)",
-        )
-        .bind(self.address_hash(email))
-        .bind(connector_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get::<i64, _>("n")? > 0)
-    }
-
     pub(super) async fn record_late_answer_tx(
         &self,
         intro_id: &str,

@@ -1,23 +1,15 @@
-//! The daily ask cap (`max-asks-per-recipient-per-day`): how many asks one
-//! address got lately, across all connectors, and holding an ask back
-//! until the cap allows it. Held asks wait; they are never dropped.
+//! The daily ask cap (`max-asks-per-recipient-per-day`): holding an ask back
+//! until the cap allows it (the asks an address got lately are read with a
+//! batch's `DeliveryFacts`). Held asks wait; they are never dropped.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use super::StoreResult;
 use super::sql::SqlStore;
-use crate::domain::{EmailAddress, Timestamp};
+use crate::domain::Timestamp;
 
 #[async_trait]
 pub trait PacingStore: Send + Sync {
-    /// When the asks and reminders sent to `email` since `since` were sent,
-    /// oldest first.
-    async fn asks_sent_since(
-        &self,
-        email: &EmailAddress,
-        since: Timestamp,
-    ) -> StoreResult<Vec<Timestamp>>;
     /// Gives a claimed email back to wait until `until`, without counting
     /// the claim as an attempt; false if `worker` no longer holds it.
     async fn outbox_hold(
@@ -30,30 +22,6 @@ pub trait PacingStore: Send + Sync {
 
 #[async_trait]
 impl PacingStore for SqlStore {
-    async fn asks_sent_since(
-        &self,
-        email: &EmailAddress,
-        since: Timestamp,
-    ) -> StoreResult<Vec<Timestamp>> {
-        let rows = sqlx::query(
-            // From the person's parties to their emails: `cross join` and
-            // the status as an expression (`|| ''`, no index) keep SQLite
-            // from starting at every sent email instead (measured: it made
-            // each delivery read the whole outbox).
-            "select o.sent_at from parties p cross join outbox o
-             where p.email_key = $1 and o.intro_id = p.intro_id and o.recipient = p.role
-               and o.kind in ('ask', 'reminder') and o.status || '' = 'sent' and o.sent_at >= $2
-             order by o.sent_at",
-        )
-        .bind(email.normalized())
-        .bind(since.as_millis())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok(Timestamp::from_millis(r.try_get::<i64, _>("sent_at")?)))
-            .collect()
-    }
-
     async fn outbox_hold(
         &self,
         outbox_id: &str,

@@ -144,7 +144,7 @@ impl PreferenceStore for SqlStore {
 
     async fn asks_to_since(&self, email: &EmailAddress, since: Timestamp) -> StoreResult<u32> {
         let row = sqlx::query(
-            // From the person's parties to their emails (see `asks_sent_since`).
+            // From the person's parties to their emails (see `delivery_reads.rs`).
             "select count(*) as n from parties p cross join outbox o
              where p.email_key = $1 and o.intro_id = p.intro_id and o.recipient = p.role
                and o.kind = 'ask' and o.status || '' in ('pending', 'sent') and o.created_at >= $2",

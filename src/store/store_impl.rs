@@ -103,9 +103,6 @@ impl Store for SqlStore {
     ) -> StoreResult<()> {
         self.suppress_tx(email, connector_id, now).await
     }
-    async fn is_suppressed(&self, email: &EmailAddress, connector_id: &str) -> StoreResult<bool> {
-        self.is_suppressed_query(email, connector_id).await
-    }
     async fn record_late_answer(
         &self,
         intro_id: &str,

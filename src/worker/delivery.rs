@@ -4,16 +4,24 @@ use futures_util::StreamExt as _;
 use tracing::Instrument;
 
 use crate::domain::machine::Command;
-use crate::domain::{Consent, Intro, Timestamp, Token};
+use crate::domain::{Intro, Timestamp, Token};
 use crate::mail::{Links, MessageParts, OutgoingMessage, SendError, build_message};
 use crate::store::{
-    Connector, ConnectorSettings, OutboxItem, OutboxKind, Purpose, Recipient, StoreError,
+    Connector, ConnectorSettings, DeliveryFacts, OutboxItem, OutboxKind, Purpose, Recipient,
+    StoreError,
 };
 
+use super::delivery_plan::{DAY, SUPPRESSED, daily_cap_holds, has_preferences_footer, obsolete};
 use super::{Worker, full_jitter};
 
 /// Rows claimed per pass; they are sent `Transport::parallelism` at a time.
 const BATCH: u32 = 64;
+/// Emails of a batch in hand at once per SMTP connection: while one is on
+/// the wire, the one before it waits for its record's group commit instead
+/// of holding the connection idle. An email sent but not yet recorded is
+/// sent again after a crash, so this bounds the duplicates a crash can
+/// cause: twice `smtp-pool-size` per worker process.
+const IN_FLIGHT_PER_CONNECTION: usize = 2;
 /// With the default backoff (30s doubling to 2h) this is about two days.
 const MAX_ATTEMPTS: u32 = 30;
 
@@ -32,15 +40,36 @@ impl Worker {
             .store
             .claim_outbox(&self.id, now, lease_until, BATCH)
             .await?;
+        if items.is_empty() {
+            return Ok(0);
+        }
+        // What every email of the batch needs, read for all of them at once.
+        let preference_tokens: Vec<_> = items
+            .iter()
+            .filter(|item| has_preferences_footer(item))
+            .map(|item| self.token(Purpose::Preferences, &item.id).hash())
+            .collect();
+        let facts = self
+            .store
+            .delivery_facts(&items, now.minus(DAY), &preference_tokens)
+            .await?;
+        let holds = daily_cap_holds(&items, &facts, now, self.settings.max_asks_per_day);
         // Several sends at once, as many as the transport can carry (the
         // SMTP pool's size): one at a time left all but one connection idle,
         // and their records now share group commits.
         let sends: Vec<_> = items
             .iter()
-            .map(|item| self.handle(item, lease_until))
+            .map(|item| {
+                self.handle(
+                    item,
+                    &facts,
+                    holds.get(item.id.as_str()).copied(),
+                    lease_until,
+                )
+            })
             .collect();
         let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(sends)
-            .buffer_unordered(self.transport.parallelism().max(1))
+            .buffer_unordered(IN_FLIGHT_PER_CONNECTION * self.transport.parallelism().max(1))
             .collect()
             .await;
         results.into_iter().collect::<anyhow::Result<()>>()?;
@@ -49,12 +78,18 @@ impl Worker {
 
     /// Sends one claimed row, or gives it back when too little of the lease
     /// is left to finish; a failed send is recorded for retry or as failed.
-    async fn handle(&self, item: &OutboxItem, lease_until: Timestamp) -> anyhow::Result<()> {
+    async fn handle(
+        &self,
+        item: &OutboxItem,
+        facts: &DeliveryFacts,
+        hold: Option<Timestamp>,
+        lease_until: Timestamp,
+    ) -> anyhow::Result<()> {
         if self.clock.now().plus(self.settings.lease / 3) >= lease_until {
             self.store.outbox_release(&item.id, &self.id).await?;
             return Ok(());
         }
-        if let Err(e) = self.deliver(item, lease_until).await {
+        if let Err(e) = self.deliver(item, facts, hold, lease_until).await {
             // One bad row must not hold up the rest of the batch.
             let why = format!("{e:#}");
             if item.attempts >= MAX_ATTEMPTS {
@@ -73,9 +108,15 @@ impl Worker {
         Ok(())
     }
 
-    async fn deliver(&self, item: &OutboxItem, lease_until: Timestamp) -> anyhow::Result<()> {
+    async fn deliver(
+        &self,
+        item: &OutboxItem,
+        facts: &DeliveryFacts,
+        hold: Option<Timestamp>,
+        lease_until: Timestamp,
+    ) -> anyhow::Result<()> {
         let span = tracing::info_span!("deliver", outbox = %item.id, kind = item.kind.as_str(), attempt = item.attempts);
-        self.deliver_in_span(item, lease_until)
+        self.deliver_in_span(item, facts, hold, lease_until)
             .instrument(span)
             .await
     }
@@ -83,26 +124,35 @@ impl Worker {
     async fn deliver_in_span(
         &self,
         item: &OutboxItem,
+        facts: &DeliveryFacts,
+        hold: Option<Timestamp>,
         lease_until: Timestamp,
     ) -> anyhow::Result<()> {
         if item.kind.is_about_request() {
             return self.deliver_request_mail(item, lease_until).await;
         }
-        let intro = self.store.intro(&item.intro_id, None).await?;
-        let connector = self.store.connector(&item.connector_id).await?;
-        if let Some(why) = self.obsolete(item, &intro).await? {
+        let intro = facts.intro(&item.intro_id).ok_or(StoreError::NotFound)?;
+        let (connector, settings) = facts
+            .connector(&item.connector_id)
+            .ok_or(StoreError::NotFound)?;
+        if let Some(why) = obsolete(item, intro, facts) {
+            if why == SUPPRESSED {
+                self.opted_out(item, intro).await?;
+            }
             tracing::info!(why, "email no longer needed; not sent");
             self.store.outbox_skipped(&item.id, &self.id, why).await?;
             return Ok(());
         }
-        if let Some(until) = self.over_daily_cap(item, &intro).await? {
+        if let Some(until) = hold {
             tracing::info!(until = %until, "this address had its asks for today; the ask waits");
             self.store.outbox_hold(&item.id, &self.id, until).await?;
             return Ok(());
         }
-        let settings = self.store.connector_settings(&connector.id).await?;
-        let preferences_url = self.preferences_link(item).await?;
-        let message = match self.build(item, &intro, &connector, &settings, preferences_url) {
+        let preferences_url = has_preferences_footer(item)
+            .then(|| self.token(Purpose::Preferences, &item.id).hash())
+            .filter(|hash| facts.has_preference_token(hash))
+            .map(|_| self.link("p", Purpose::Preferences, &item.id));
+        let message = match self.build(item, intro, connector, settings, preferences_url) {
             Ok(message) => message,
             Err(e) => {
                 tracing::error!(error = %e, "email could not be built");
@@ -178,97 +228,34 @@ impl Worker {
         Ok(())
     }
 
-    /// When an ask or reminder must wait because its address already got
-    /// `max-asks-per-recipient-per-day` of them in the last 24 hours (from
-    /// any connector): until the oldest of those is a day old.
-    async fn over_daily_cap(
-        &self,
-        item: &OutboxItem,
-        intro: &Intro,
-    ) -> anyhow::Result<Option<Timestamp>> {
+    /// Opting out of asks is this person's answer: the intro closes and the
+    /// connector is told, instead of waiting for an expiry.
+    async fn opted_out(&self, item: &OutboxItem, intro: &Intro) -> anyhow::Result<()> {
         let (OutboxKind::Ask | OutboxKind::Reminder, Some(role)) =
             (item.kind, item.recipient.role())
         else {
-            return Ok(None);
+            return Ok(());
         };
-        let day = std::time::Duration::from_secs(86_400);
-        let now = self.clock.now();
-        let sent = self
+        let command = Command::OptOut { role };
+        match self
             .store
-            .asks_sent_since(&intro.party(role).email, now.minus(day))
-            .await?;
-        let cap = self.settings.max_asks_per_day.max(1) as usize;
-        if sent.len() < cap {
-            return Ok(None);
-        }
-        // The (len - cap + 1)th oldest must age out before one more may go.
-        Ok(Some(sent[sent.len() - cap].plus(day)))
-    }
-
-    /// An ask or reminder is dropped if the person was no longer waiting to
-    /// be asked by the time it could go, or asked not to be asked.
-    async fn obsolete(
-        &self,
-        item: &OutboxItem,
-        intro: &Intro,
-    ) -> anyhow::Result<Option<&'static str>> {
-        let Some(role) = item.recipient.role() else {
-            return Ok(None);
-        };
-        let party = intro.party(role);
-        let is_ask = matches!(item.kind, OutboxKind::Ask | OutboxKind::Reminder);
-        if is_ask && (intro.status.is_final() || party.consent != Consent::Asked) {
-            return Ok(Some("the intro moved on before this ask could be sent"));
-        }
-        if !self
-            .store
-            .is_suppressed(&party.email, &intro.connector_id)
-            .await?
+            .apply(&intro.id, None, command, self.context())
+            .await
         {
-            return Ok(None);
+            Ok(_) | Err(StoreError::Machine(_)) => Ok(()),
+            Err(e) => Err(e.into()),
         }
-        if is_ask {
-            // Opting out of asks is this person's answer: the intro closes
-            // and the connector is told, instead of waiting for an expiry.
-            let command = Command::OptOut { role };
-            match self
-                .store
-                .apply(&intro.id, None, command, self.context())
-                .await
-            {
-                Ok(_) | Err(StoreError::Machine(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(Some("the recipient asked not to be contacted"))
     }
 
-    /// The footer's preferences link of an email to one party. Rows queued
-    /// before preferences existed have no such token; they go without it
-    /// rather than with a link that would not work.
-    async fn preferences_link(&self, item: &OutboxItem) -> anyhow::Result<Option<String>> {
-        let to_one_party = matches!(
-            item.kind,
-            OutboxKind::Ask | OutboxKind::Reminder | OutboxKind::Relay | OutboxKind::FollowUp
-        ) && item.recipient.role().is_some();
-        if !to_one_party {
-            return Ok(None);
-        }
-        let token = Token::derive(
+    fn token(&self, purpose: Purpose, outbox_id: &str) -> Token {
+        Token::derive(
             &self.settings.token_secret,
-            &crate::store::token_context(Purpose::Preferences, &item.id),
-        );
-        if self.store.party_token(&token.hash()).await?.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(self.link("p", Purpose::Preferences, &item.id)))
+            &crate::store::token_context(purpose, outbox_id),
+        )
     }
 
     fn link(&self, path: &str, purpose: Purpose, outbox_id: &str) -> String {
-        let token = Token::derive(
-            &self.settings.token_secret,
-            &crate::store::token_context(purpose, outbox_id),
-        );
+        let token = self.token(purpose, outbox_id);
         format!("{}/{path}/{}", self.settings.base_url, token.expose())
     }
 

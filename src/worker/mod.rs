@@ -4,6 +4,7 @@
 
 mod backoff;
 mod delivery;
+mod delivery_plan;
 mod request_mail;
 mod scheduler;
 

@@ -183,6 +183,37 @@ async fn asks_beyond_the_daily_cap_wait_for_the_next_day_across_connectors() {
 }
 
 #[tokio::test]
+async fn one_batch_of_asks_counts_its_own_asks_against_the_daily_cap() {
+    // Five asks to one address wait in the outbox, then one worker pass
+    // claims them together: the asks earlier in the batch count, so only
+    // the cap's three go and the other two wait for tomorrow.
+    let app = spawn_app_with(Config {
+        worker: false,
+        ..Config::default()
+    })
+    .await;
+    for n in 0..5 {
+        let mut body = intro_body("target_first");
+        body["requester"]["email"] = format!("rita{n}@requester.example").into();
+        assert_eq!(app.post_intro(&body).await.status(), 201);
+    }
+    let worker = app.worker();
+    assert!(worker.run_once().await.expect("a worker pass"));
+    assert_eq!(app.emails_to(TOM).len(), 3, "the cap's three asks went");
+    app.clock.advance(25 * HOUR);
+    for _ in 0..10 {
+        if !worker.run_once().await.expect("a worker pass") {
+            break;
+        }
+    }
+    assert_eq!(
+        app.emails_to(TOM).len(),
+        5,
+        "the other two went the next day"
+    );
+}
+
+#[tokio::test]
 async fn the_consent_record_lists_every_decision_with_the_hash_of_what_was_shown() {
     let app = spawn_app().await;
     let id = app.propose(&intro_body("target_first")).await;

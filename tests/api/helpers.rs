@@ -193,6 +193,9 @@ pub struct Config {
     /// Write `.eml` files as the embedded default does (the web app's
     /// mailbox), instead of keeping mail in memory.
     pub file_mail: bool,
+    /// Run the background worker (default); without it a test runs worker
+    /// passes itself (`TestApp::worker`).
+    pub worker: bool,
 }
 
 impl Default for Config {
@@ -206,6 +209,7 @@ impl Default for Config {
             smtp_max_per_second: None,
             dkim: false,
             file_mail: false,
+            worker: true,
         }
     }
 }
@@ -276,7 +280,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     drop(probe);
     settings.bind = format!("127.0.0.1:{port}").parse().expect("addr");
     settings.base_url = format!("http://127.0.0.1:{port}");
-    let app = Application::build(&settings, true, overrides)
+    let app = Application::build(&settings, config.worker, overrides)
         .await
         .expect("app builds");
     let store = app.store();
@@ -337,6 +341,17 @@ pub const CONNIE: &str = "connie@connector.example";
 impl TestApp {
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// A worker on this app's store, clock and memory mail, for a test that
+    /// runs its passes itself (`Config { worker: false, .. }`).
+    pub fn worker(&self) -> twoyes::worker::Worker {
+        let overrides = Overrides {
+            clock: Some(self.clock.clone()),
+            transport: Some(Arc::new(self.mail.clone())),
+            idle_poll: Some(Duration::from_millis(50)),
+        };
+        twoyes::app::make_worker(&self.settings, self.store.clone(), &overrides).expect("a worker")
     }
 
     pub fn api(&self, path: &str) -> String {

@@ -1068,9 +1068,10 @@ async fn killing_the_delivering_process_fifty_times_loses_no_email() {
         }
     }
     // A copy that was followed by another was in flight when its sender was
-    // killed: one of the last messages it handed over (a worker sends up to
-    // the SMTP pool's size at once, so that many can be in flight).
-    const IN_FLIGHT: usize = 4; // the default smtp-pool-size
+    // killed: one of the last messages it handed over (a worker keeps two
+    // emails in hand per SMTP connection, so twice the pool's size can be
+    // sent and not yet recorded).
+    const IN_FLIGHT: usize = 2 * 4; // twice the default smtp-pool-size
     let last_of = |client: &str| -> Vec<usize> {
         accepted
             .iter()
