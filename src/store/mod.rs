@@ -21,6 +21,7 @@ mod requests;
 mod rows;
 mod settings;
 mod sql;
+mod sqlite_reads;
 mod statements;
 mod stats;
 mod store_impl;
@@ -71,6 +72,9 @@ pub enum StoreError {
     // report that walks the chain (`{:#}`) says it once.
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// From the synchronous SQLite read path (`sqlite_reads.rs`).
+    #[error("database error: {0}")]
+    SqliteRead(rusqlite::Error),
     /// A group commit (SQLite) failed: nothing in its batch was kept.
     #[error("the write could not be committed: {0}")]
     Commit(String),

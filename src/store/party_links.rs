@@ -4,9 +4,7 @@
 //! one read instead of five is most of its speed (see the README's
 //! performance section).
 
-use sqlx::Row;
-
-use super::rows::{intro_from_row, intro_select};
+use super::rows::{Columns, intro_from_row, intro_select};
 use super::sql::SqlStore;
 use super::{PartyToken, Purpose, StoreError, StoreResult};
 use crate::domain::{Intro, PersonName, Role, Timestamp, TimingOverrides, TokenHash};
@@ -21,48 +19,58 @@ pub struct PartyLink {
     pub timings: TimingOverrides,
 }
 
+/// The token's row with its intro, connector name and own timings.
+const PARTY_LINK_SQL: &str = concat!(
+    "select x.*, pt.role as token_role, pt.purpose as token_purpose, pt.outbox_id as token_outbox,",
+    " pt.expires_at as token_expires, c.name as connector_name, cs.timings as own_timings",
+    " from party_tokens pt",
+    " join (",
+    intro_select!(),
+    ") x on x.intro_id = pt.intro_id",
+    " join connectors c on c.connector_id = x.connector_id",
+    " left join connector_settings cs on cs.connector_id = x.connector_id",
+    " where pt.token_hash = $1"
+);
+
 impl SqlStore {
     pub(super) async fn party_link_query(
         &self,
         hash: &TokenHash,
     ) -> StoreResult<Option<PartyLink>> {
-        let row = sqlx::query(concat!(
-            "select x.*, pt.role as token_role, pt.purpose as token_purpose, pt.outbox_id as token_outbox,",
-            " pt.expires_at as token_expires, c.name as connector_name, cs.timings as own_timings",
-            " from party_tokens pt",
-            " join (",
-            intro_select!(),
-            ") x on x.intro_id = pt.intro_id",
-            " join connectors c on c.connector_id = x.connector_id",
-            " left join connector_settings cs on cs.connector_id = x.connector_id",
-            " where pt.token_hash = $1"
-        ))
-        .bind(hash.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let corrupt = |what: &str| StoreError::Corrupt(format!("token {what}"));
-        let intro = intro_from_row(&row)?;
-        let token = PartyToken {
-            intro_id: intro.id.clone(),
-            role: Role::parse(&row.try_get::<String, _>("token_role")?)
-                .ok_or_else(|| corrupt("role"))?,
-            purpose: Purpose::parse(&row.try_get::<String, _>("token_purpose")?)
-                .ok_or_else(|| corrupt("purpose"))?,
-            outbox_id: row.try_get("token_outbox")?,
-            expires_at: Timestamp::from_millis(row.try_get("token_expires")?),
-        };
-        let connector_name = PersonName::parse(&row.try_get::<String, _>("connector_name")?)
-            .map_err(|_| corrupt("connector name"))?;
-        let timings = row
-            .try_get::<Option<String>, _>("own_timings")?
-            .map(|json| TimingOverrides::from_json(&json))
-            .unwrap_or_default();
-        Ok(Some(PartyLink {
-            token,
-            intro,
-            connector_name,
-            timings,
-        }))
+        if let Some(reader) = &self.reader {
+            return reader.query_one(PARTY_LINK_SQL, hash.as_str(), |row| {
+                party_link_from_row(row)
+            });
+        }
+        let row = sqlx::query(PARTY_LINK_SQL)
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(party_link_from_row).transpose()
     }
+}
+
+fn party_link_from_row(row: &impl Columns) -> StoreResult<PartyLink> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("token {what}"));
+    let intro = intro_from_row(row)?;
+    let token = PartyToken {
+        intro_id: intro.id.clone(),
+        role: Role::parse(&row.required_text("token_role")?).ok_or_else(|| corrupt("role"))?,
+        purpose: Purpose::parse(&row.required_text("token_purpose")?)
+            .ok_or_else(|| corrupt("purpose"))?,
+        outbox_id: row.required_text("token_outbox")?,
+        expires_at: Timestamp::from_millis(row.required_int("token_expires")?),
+    };
+    let connector_name = PersonName::parse(&row.required_text("connector_name")?)
+        .map_err(|_| corrupt("connector name"))?;
+    let timings = row
+        .text("own_timings")?
+        .map(|json| TimingOverrides::from_json(&json))
+        .unwrap_or_default();
+    Ok(PartyLink {
+        token,
+        intro,
+        connector_name,
+        timings,
+    })
 }

@@ -95,57 +95,75 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn opt_ts(row: &AnyRow, col: &str) -> StoreResult<Option<Timestamp>> {
-    Ok(row
-        .try_get::<Option<i64>, _>(col)?
-        .map(Timestamp::from_millis))
+/// A row's columns by name: an sqlx row, or a row of the synchronous
+/// SQLite read path (`sqlite_reads.rs`).
+pub(super) trait Columns {
+    fn text(&self, col: &str) -> StoreResult<Option<String>>;
+    fn int(&self, col: &str) -> StoreResult<Option<i64>>;
+
+    fn required_text(&self, col: &str) -> StoreResult<String> {
+        self.text(col)?
+            .ok_or_else(|| corrupt(&format!("{col} is missing")))
+    }
+    fn required_int(&self, col: &str) -> StoreResult<i64> {
+        self.int(col)?
+            .ok_or_else(|| corrupt(&format!("{col} is missing")))
+    }
+    fn timestamp(&self, col: &str) -> StoreResult<Option<Timestamp>> {
+        Ok(self.int(col)?.map(Timestamp::from_millis))
+    }
 }
 
-fn party_from_row(row: &AnyRow, role: Role) -> StoreResult<Party> {
+impl Columns for AnyRow {
+    fn text(&self, col: &str) -> StoreResult<Option<String>> {
+        Ok(self.try_get::<Option<String>, _>(col)?)
+    }
+    fn int(&self, col: &str) -> StoreResult<Option<i64>> {
+        Ok(self.try_get::<Option<i64>, _>(col)?)
+    }
+}
+
+fn party_from_row(row: &impl Columns, role: Role) -> StoreResult<Party> {
     let p = match role {
         Role::Requester => "r",
         Role::Target => "t",
     };
     let col = |name: &str| format!("{p}_{name}");
-    let text =
-        |name: &str| -> StoreResult<String> { Ok(row.try_get::<String, _>(col(name).as_str())?) };
-    let opt_text = |name: &str| -> StoreResult<Option<String>> {
-        Ok(row.try_get::<Option<String>, _>(col(name).as_str())?)
-    };
-    let int = |name: &str| -> StoreResult<i64> { Ok(row.try_get::<i64, _>(col(name).as_str())?) };
-    let parse_opt = |v: Option<String>| v.unwrap_or_default();
+    let text = |name: &str| row.required_text(&col(name));
+    let opt_text =
+        |name: &str| -> StoreResult<String> { Ok(row.text(&col(name))?.unwrap_or_default()) };
+    let int = |name: &str| row.required_int(&col(name));
+    let ts = |name: &str| row.timestamp(&col(name));
     Ok(Party {
         role,
         name: PersonName::parse(&text("name")?).map_err(|_| corrupt("party name"))?,
         email: EmailAddress::parse(&text("email")?).map_err(|_| corrupt("party email"))?,
-        blurb: Blurb::parse(&parse_opt(opt_text("blurb")?)).map_err(|_| corrupt("blurb"))?,
+        blurb: Blurb::parse(&opt_text("blurb")?).map_err(|_| corrupt("blurb"))?,
         consent: Consent::parse(&text("consent")?).ok_or_else(|| corrupt("consent"))?,
-        consent_on_record_at: opt_ts(row, &col("consent_on_record_at"))?,
-        asked_at: opt_ts(row, &col("asked_at"))?,
+        consent_on_record_at: ts("consent_on_record_at")?,
+        asked_at: ts("asked_at")?,
         ask_count: u32::try_from(int("ask_count")?).map_err(|_| corrupt("ask_count"))?,
         reminded: int("reminded")? != 0,
-        decided_at: opt_ts(row, &col("decided_at"))?,
-        undo_until: opt_ts(row, &col("undo_until"))?,
-        snooze_until: opt_ts(row, &col("snooze_until"))?,
+        decided_at: ts("decided_at")?,
+        undo_until: ts("undo_until")?,
+        snooze_until: ts("snooze_until")?,
         has_snoozed: int("has_snoozed")? != 0,
-        intro_note: Note::parse(&parse_opt(opt_text("intro_note")?))
-            .map_err(|_| corrupt("intro note"))?,
-        private_reason: PrivateReason::parse(&parse_opt(opt_text("private_reason")?))
+        intro_note: Note::parse(&opt_text("intro_note")?).map_err(|_| corrupt("intro note"))?,
+        private_reason: PrivateReason::parse(&opt_text("private_reason")?)
             .map_err(|_| corrupt("private reason"))?,
     })
 }
 
-pub(super) fn intro_from_row(row: &AnyRow) -> StoreResult<Intro> {
-    let topic: String = row.try_get("topic")?;
-    let note: Option<String> = row.try_get("note")?;
+pub(super) fn intro_from_row(row: &impl Columns) -> StoreResult<Intro> {
+    let topic = row.required_text("topic")?;
+    let note = row.text("note")?;
     Ok(Intro {
-        id: row.try_get("intro_id")?,
-        connector_id: row.try_get("connector_id")?,
-        mode: Mode::parse(&row.try_get::<String, _>("mode")?).ok_or_else(|| corrupt("mode"))?,
-        status: IntroStatus::parse(&row.try_get::<String, _>("status")?)
+        id: row.required_text("intro_id")?,
+        connector_id: row.required_text("connector_id")?,
+        mode: Mode::parse(&row.required_text("mode")?).ok_or_else(|| corrupt("mode"))?,
+        status: IntroStatus::parse(&row.required_text("status")?)
             .ok_or_else(|| corrupt("status"))?,
-        reason: Reason::parse(&row.try_get::<String, _>("reason")?)
-            .map_err(|_| corrupt("reason"))?,
+        reason: Reason::parse(&row.required_text("reason")?).map_err(|_| corrupt("reason"))?,
         topic: Topic::parse(&topic)
             .ok()
             .flatten()
@@ -153,8 +171,8 @@ pub(super) fn intro_from_row(row: &AnyRow) -> StoreResult<Intro> {
         note: Note::parse(&note.unwrap_or_default()).map_err(|_| corrupt("note"))?,
         requester: party_from_row(row, Role::Requester)?,
         target: party_from_row(row, Role::Target)?,
-        created_at: Timestamp::from_millis(row.try_get("created_at")?),
-        closed_at: opt_ts(row, "closed_at")?,
+        created_at: Timestamp::from_millis(row.required_int("created_at")?),
+        closed_at: row.timestamp("closed_at")?,
     })
 }
 

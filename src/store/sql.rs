@@ -9,6 +9,7 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
+use super::sqlite_reads::SqliteReader;
 use super::write_lane::{WriteLane, WriteTx};
 use super::{StoreError, StoreResult};
 
@@ -61,6 +62,9 @@ pub struct SqlStore {
     pub(super) wake: Arc<tokio::sync::Notify>,
     /// SQLite only: every write takes turns here, so commits are grouped.
     lane: Option<Arc<WriteLane>>,
+    /// SQLite on a file only: the decision page's read without a thread
+    /// hand-off (`sqlite_reads.rs`).
+    pub(super) reader: Option<SqliteReader>,
     url: String,
 }
 
@@ -118,12 +122,17 @@ impl SqlStore {
             Backend::Sqlite => Some(WriteLane::new(pool.acquire().await?.detach())),
             Backend::Postgres => None,
         };
+        let reader = match backend {
+            Backend::Sqlite => sqlite_file(&url).map(|path| SqliteReader::new(path.into())),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             backend,
             options,
             wake: Arc::new(tokio::sync::Notify::new()),
             lane,
+            reader,
             url,
         })
     }

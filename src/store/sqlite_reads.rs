@@ -1,0 +1,145 @@
+//! A synchronous read path on SQLite for the most requested page, the
+//! decision page. sqlx runs every SQLite connection on a thread of its own,
+//! so each statement is a hand-off there and back (a futex wake and two
+//! context switches), which was most of that page's cost next to a handler
+//! doing nothing. Here a point read by primary key runs on the calling
+//! thread, on a connection of its own, in tens of microseconds: as short
+//! as the rendering that follows it, so it does not hold up the runtime.
+//! Reads in WAL mode never wait for the writer.
+//!
+//! Only reads go this way; every write stays on sqlx and the write lane.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::rows::Columns;
+use super::{StoreError, StoreResult};
+
+/// Connections kept open between reads (more are opened under a burst).
+const MAX_IDLE: usize = 8;
+
+pub(super) struct SqliteReader {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    /// Each statement's column name → index (`column_names`).
+    columns: Mutex<HashMap<&'static str, Arc<HashMap<String, usize>>>>,
+}
+
+impl SqliteReader {
+    pub(super) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+            columns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn open(&self) -> StoreResult<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // Nothing on this path writes; make sure nothing can.
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(conn)
+    }
+
+    /// Runs `read` on an idle connection (or a new one) and keeps the
+    /// connection for the next read.
+    fn read<T>(&self, read: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        let result = read(&conn);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+impl SqliteReader {
+    /// The first row of `sql` with `param` as `$1`, mapped by `map`.
+    pub(super) fn query_one<T>(
+        &self,
+        sql: &'static str,
+        param: &str,
+        map: impl FnOnce(&NamedRow<'_, '_>) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(sql)?;
+            let names = self.column_names(sql, &statement);
+            let mut rows = statement.query([param])?;
+            match rows.next()? {
+                Some(row) => map(&NamedRow { row, names: &names }).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Column name → index for `sql`, worked out once: rusqlite finds a
+    /// column by name by asking SQLite for every column's name in turn,
+    /// and an intro has forty columns (a tenth of the page's time).
+    fn column_names(
+        &self,
+        sql: &'static str,
+        statement: &rusqlite::Statement<'_>,
+    ) -> Arc<HashMap<String, usize>> {
+        let mut known = match self.columns.lock() {
+            Ok(known) => known,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        known
+            .entry(sql)
+            .or_insert_with(|| {
+                Arc::new(
+                    statement
+                        .column_names()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, name)| (name.to_string(), i))
+                        .collect(),
+                )
+            })
+            .clone()
+    }
+}
+
+/// A row whose columns are found by name through a prepared map.
+pub(super) struct NamedRow<'r, 's> {
+    row: &'r rusqlite::Row<'s>,
+    names: &'r HashMap<String, usize>,
+}
+
+impl NamedRow<'_, '_> {
+    fn index(&self, col: &str) -> StoreResult<usize> {
+        self.names
+            .get(col)
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {col}")))
+    }
+}
+
+impl Columns for NamedRow<'_, '_> {
+    fn text(&self, col: &str) -> StoreResult<Option<String>> {
+        Ok(self.row.get::<_, Option<String>>(self.index(col)?)?)
+    }
+    fn int(&self, col: &str) -> StoreResult<Option<i64>> {
+        Ok(self.row.get::<_, Option<i64>>(self.index(col)?)?)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::SqliteRead(e)
+    }
+}
