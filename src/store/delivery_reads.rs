@@ -12,7 +12,9 @@ use sqlx::Row;
 
 use super::rows::{intro_from_row, intro_select};
 use super::sql::SqlStore;
-use super::{Connector, ConnectorSettings, OutboxItem, OutboxKind, SettingsStore, StoreResult};
+use super::{
+    Connector, ConnectorSettings, OutboxItem, OutboxKind, SettingsStore, StoreError, StoreResult,
+};
 use crate::domain::{EmailAddress, Intro, Timestamp, TokenHash};
 
 /// The batch's facts, as they stood when it was read.
@@ -113,15 +115,31 @@ impl DeliveryStore for SqlStore {
             query = query.bind(*id);
         }
         for row in query.fetch_all(&self.pool).await? {
-            let intro = intro_from_row(&row)?;
-            facts.intros.insert(intro.id.clone(), intro);
+            // An intro that cannot be read fails only its own emails (they
+            // find no intro, and retry until they are given up on).
+            match intro_from_row(&row) {
+                Ok(intro) => {
+                    facts.intros.insert(intro.id.clone(), intro);
+                }
+                Err(e) => tracing::error!(error = %e, "an intro of this batch cannot be read"),
+            }
         }
 
         let mut connector_ids: Vec<&str> = items.iter().map(|i| i.connector_id.as_str()).collect();
         connector_ids.sort_unstable();
         connector_ids.dedup();
         for id in connector_ids {
-            let connector = self.connector_query(id).await?;
+            // A missing one fails only its own emails (`connector()` is
+            // `None`), never the whole batch.
+            let connector = match self.connector_query(id).await {
+                Ok(connector) => connector,
+                Err(StoreError::NotFound) => continue,
+                Err(e @ StoreError::Corrupt(_)) => {
+                    tracing::error!(error = %e, "a connector of this batch cannot be read");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let settings = self.connector_settings(id).await?;
             facts
                 .connectors
@@ -159,6 +177,10 @@ impl SqlStore {
             }
         }
         let hashes: Vec<&String> = facts.address_hashes.values().collect();
+        if hashes.is_empty() {
+            // `in ()` is SQLite's extension; PostgreSQL refuses it.
+            return Ok(());
+        }
         let sql = format!(
             "select email_hash, connector_id from suppressions where email_hash in ({})",
             placeholders(1, hashes.len())

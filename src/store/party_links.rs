@@ -6,6 +6,7 @@
 
 use super::rows::{Columns, intro_from_row, intro_select};
 use super::sql::SqlStore;
+use super::sqlite_reads::is_busy;
 use super::{PartyToken, Purpose, StoreError, StoreResult};
 use crate::domain::{Intro, PersonName, Role, Timestamp, TimingOverrides, TokenHash};
 
@@ -38,9 +39,12 @@ impl SqlStore {
         hash: &TokenHash,
     ) -> StoreResult<Option<PartyLink>> {
         if let Some(reader) = &self.reader {
-            return reader.query_one(PARTY_LINK_SQL, hash.as_str(), |row| {
+            match reader.query_one(PARTY_LINK_SQL, hash.as_str(), |row| {
                 party_link_from_row(row)
-            });
+            }) {
+                Err(e) if is_busy(&e) => {} // sqlx waits out its busy timeout off this thread
+                read => return read,
+            }
         }
         let row = sqlx::query(PARTY_LINK_SQL)
             .bind(hash.as_str())

@@ -122,9 +122,14 @@ impl SqlStore {
             Backend::Sqlite => Some(WriteLane::new(pool.acquire().await?.detach())),
             Backend::Postgres => None,
         };
+        // Only where the file sqlx opened is surely the one named here: a
+        // URL this parse would read differently (an in-memory database, an
+        // escaped path) leaves the link read on sqlx.
         let reader = match backend {
-            Backend::Sqlite => sqlite_file(&url).map(|path| SqliteReader::new(path.into())),
-            Backend::Postgres => None,
+            Backend::Sqlite if !url.contains("mode=memory") => sqlite_file(&url)
+                .filter(|path| !path.contains('%') && std::path::Path::new(path).is_file())
+                .map(|path| SqliteReader::new(path.into())),
+            _ => None,
         };
         Ok(Self {
             pool,

@@ -5,7 +5,8 @@
 //! doing nothing. Here a point read by primary key runs on the calling
 //! thread, on a connection of its own, in tens of microseconds: as short
 //! as the rendering that follows it, so it does not hold up the runtime.
-//! Reads in WAL mode never wait for the writer.
+//! Reads in WAL mode never wait for the writer; should SQLite still say
+//! busy, the read goes to sqlx instead.
 //!
 //! Only reads go this way; every write stays on sqlx and the write lane.
 
@@ -43,7 +44,9 @@ impl SqliteReader {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        // Short: this runs on the async runtime's thread. A busy database
+        // (never the writer, in WAL mode) sends the read to sqlx instead.
+        conn.busy_timeout(Duration::from_millis(50))?;
         // Nothing on this path writes; make sure nothing can.
         conn.pragma_update(None, "query_only", true)?;
         Ok(conn)
@@ -136,6 +139,18 @@ impl Columns for NamedRow<'_, '_> {
     fn int(&self, col: &str) -> StoreResult<Option<i64>> {
         Ok(self.row.get::<_, Option<i64>>(self.index(col)?)?)
     }
+}
+
+/// Whether SQLite said the database was busy or locked.
+pub(super) fn is_busy(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::SqliteRead(rusqlite::Error::SqliteFailure(failure, _))
+            if matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            )
+    )
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -4,7 +4,7 @@ use futures_util::StreamExt as _;
 use tracing::Instrument;
 
 use crate::domain::machine::Command;
-use crate::domain::{Intro, Timestamp, Token};
+use crate::domain::{Intro, Timestamp, Token, TokenHash};
 use crate::mail::{Links, MessageParts, OutgoingMessage, SendError, build_message};
 use crate::store::{
     Connector, ConnectorSettings, DeliveryFacts, OutboxItem, OutboxKind, Purpose, Recipient,
@@ -14,6 +14,13 @@ use crate::store::{
 use super::delivery_plan::{DAY, SUPPRESSED, daily_cap_holds, has_preferences_footer, obsolete};
 use super::{Worker, full_jitter};
 
+/// What a claimed batch read before sending, and when.
+#[derive(Clone, Copy)]
+struct Batch<'a> {
+    facts: &'a DeliveryFacts,
+    read_at: Timestamp,
+}
+
 /// Rows claimed per pass; they are sent `Transport::parallelism` at a time.
 const BATCH: u32 = 64;
 /// Emails of a batch in hand at once per SMTP connection: while one is on
@@ -22,6 +29,8 @@ const BATCH: u32 = 64;
 /// sent again after a crash, so this bounds the duplicates a crash can
 /// cause: twice `smtp-pool-size` per worker process.
 const IN_FLIGHT_PER_CONNECTION: usize = 2;
+/// How long a batch's facts are trusted before an email reads its own again.
+const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 /// With the default backoff (30s doubling to 2h) this is about two days.
 const MAX_ATTEMPTS: u32 = 30;
 
@@ -44,16 +53,26 @@ impl Worker {
             return Ok(0);
         }
         // What every email of the batch needs, read for all of them at once.
-        let preference_tokens: Vec<_> = items
-            .iter()
-            .filter(|item| has_preferences_footer(item))
-            .map(|item| self.token(Purpose::Preferences, &item.id).hash())
-            .collect();
-        let facts = self
+        let facts = match self
             .store
-            .delivery_facts(&items, now.minus(DAY), &preference_tokens)
-            .await?;
+            .delivery_facts(&items, now.minus(DAY), &self.preference_tokens(&items))
+            .await
+        {
+            Ok(facts) => facts,
+            Err(e) => {
+                // Give the batch back at once rather than let it sit out
+                // its lease.
+                for item in &items {
+                    let _ = self.store.outbox_release(&item.id, &self.id).await;
+                }
+                return Err(e.into());
+            }
+        };
         let holds = daily_cap_holds(&items, &facts, now, self.settings.max_asks_per_day);
+        let batch = Batch {
+            facts: &facts,
+            read_at: self.clock.now(),
+        };
         // Several sends at once, as many as the transport can carry (the
         // SMTP pool's size): one at a time left all but one connection idle,
         // and their records now share group commits.
@@ -62,7 +81,7 @@ impl Worker {
             .map(|item| {
                 self.handle(
                     item,
-                    &facts,
+                    batch,
                     holds.get(item.id.as_str()).copied(),
                     lease_until,
                 )
@@ -81,7 +100,7 @@ impl Worker {
     async fn handle(
         &self,
         item: &OutboxItem,
-        facts: &DeliveryFacts,
+        batch: Batch<'_>,
         hold: Option<Timestamp>,
         lease_until: Timestamp,
     ) -> anyhow::Result<()> {
@@ -89,7 +108,7 @@ impl Worker {
             self.store.outbox_release(&item.id, &self.id).await?;
             return Ok(());
         }
-        if let Err(e) = self.deliver(item, facts, hold, lease_until).await {
+        if let Err(e) = self.deliver(item, batch, hold, lease_until).await {
             // One bad row must not hold up the rest of the batch.
             let why = format!("{e:#}");
             if item.attempts >= MAX_ATTEMPTS {
@@ -111,12 +130,12 @@ impl Worker {
     async fn deliver(
         &self,
         item: &OutboxItem,
-        facts: &DeliveryFacts,
+        batch: Batch<'_>,
         hold: Option<Timestamp>,
         lease_until: Timestamp,
     ) -> anyhow::Result<()> {
         let span = tracing::info_span!("deliver", outbox = %item.id, kind = item.kind.as_str(), attempt = item.attempts);
-        self.deliver_in_span(item, facts, hold, lease_until)
+        self.deliver_in_span(item, batch, hold, lease_until)
             .instrument(span)
             .await
     }
@@ -124,13 +143,32 @@ impl Worker {
     async fn deliver_in_span(
         &self,
         item: &OutboxItem,
-        facts: &DeliveryFacts,
+        batch: Batch<'_>,
         hold: Option<Timestamp>,
         lease_until: Timestamp,
     ) -> anyhow::Result<()> {
         if item.kind.is_about_request() {
             return self.deliver_request_mail(item, lease_until).await;
         }
+        // A batch that sends slowly (a rate limit, a slow server) must not
+        // act on what it read long ago: an intro closed, a person who
+        // unsubscribed or was erased meanwhile. Its later emails read their
+        // own facts again.
+        let fresh;
+        let facts = if self.clock.now() > batch.read_at.plus(FRESH_FOR) {
+            let one = std::slice::from_ref(item);
+            fresh = self
+                .store
+                .delivery_facts(
+                    one,
+                    self.clock.now().minus(DAY),
+                    &self.preference_tokens(one),
+                )
+                .await?;
+            &fresh
+        } else {
+            batch.facts
+        };
         let intro = facts.intro(&item.intro_id).ok_or(StoreError::NotFound)?;
         let (connector, settings) = facts
             .connector(&item.connector_id)
@@ -245,6 +283,15 @@ impl Worker {
             Ok(_) | Err(StoreError::Machine(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The hashes of the preferences tokens the footers of `items` would link to.
+    fn preference_tokens(&self, items: &[OutboxItem]) -> Vec<TokenHash> {
+        items
+            .iter()
+            .filter(|item| has_preferences_footer(item))
+            .map(|item| self.token(Purpose::Preferences, &item.id).hash())
+            .collect()
     }
 
     fn token(&self, purpose: Purpose, outbox_id: &str) -> Token {

@@ -9,6 +9,9 @@ use crate::store::{DeliveryFacts, OutboxItem, OutboxKind};
 
 pub(super) const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
 
+/// How soon an ask held back only by its own batch's asks is looked at again.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub(super) const SUPPRESSED: &str = "the recipient asked not to be contacted";
 
 /// Why an email is no longer to be sent, if it is not: an ask or reminder
@@ -71,8 +74,16 @@ pub(super) fn daily_cap_holds<'a>(
             .entry(email.normalized().to_string())
             .or_insert_with(|| facts.asks_sent(email).to_vec());
         if times.len() >= cap {
-            // The (len - cap + 1)th oldest must age out before one more may go.
-            holds.insert(item.id.as_str(), times[times.len() - cap].plus(DAY));
+            // The (len - cap + 1)th oldest must age out before one more may
+            // go. When that is one of this batch's own asks, which may yet
+            // fail to go, look again shortly instead.
+            let oldest = times[times.len() - cap];
+            let until = if oldest == now {
+                now.plus(RECHECK)
+            } else {
+                oldest.plus(DAY)
+            };
+            holds.insert(item.id.as_str(), until);
         } else {
             times.push(now);
         }

@@ -198,14 +198,22 @@ async fn one_batch_of_asks_counts_its_own_asks_against_the_daily_cap() {
         assert_eq!(app.post_intro(&body).await.status(), 201);
     }
     let worker = app.worker();
-    assert!(worker.run_once().await.expect("a worker pass"));
-    assert_eq!(app.emails_to(TOM).len(), 3, "the cap's three asks went");
-    app.clock.advance(25 * HOUR);
-    for _ in 0..10 {
-        if !worker.run_once().await.expect("a worker pass") {
-            break;
+    let passes = || async {
+        for _ in 0..10 {
+            if !worker.run_once().await.expect("a worker pass") {
+                break;
+            }
         }
-    }
+    };
+    passes().await;
+    assert_eq!(app.emails_to(TOM).len(), 3, "the cap's three asks went");
+    // Held back by their own batch, the other two are looked at again
+    // shortly: the three went, so now they wait for the day to pass.
+    app.clock.advance(2 * MINUTE);
+    passes().await;
+    assert_eq!(app.emails_to(TOM).len(), 3, "the other two still wait");
+    app.clock.advance(25 * HOUR);
+    passes().await;
     assert_eq!(
         app.emails_to(TOM).len(),
         5,
