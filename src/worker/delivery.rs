@@ -21,7 +21,7 @@ struct Batch<'a> {
     read_at: Timestamp,
 }
 
-/// Rows claimed per pass; they are sent `Transport::parallelism` at a time.
+/// Rows claimed per pass; `IN_FLIGHT_PER_CONNECTION` per SMTP connection are in hand at a time.
 const BATCH: u32 = 64;
 /// Emails of a batch in hand at once per SMTP connection: while one is on
 /// the wire, the one before it waits for its record's group commit instead
@@ -73,9 +73,9 @@ impl Worker {
             facts: &facts,
             read_at: self.clock.now(),
         };
-        // Several sends at once, as many as the transport can carry (the
-        // SMTP pool's size): one at a time left all but one connection idle,
-        // and their records now share group commits.
+        // Several sends at once, two per connection the transport carries
+        // (the SMTP pool's size): one at a time left all but one connection
+        // idle, and their records now share group commits.
         let sends: Vec<_> = items
             .iter()
             .map(|item| {
