@@ -22,8 +22,8 @@ use crate::domain::{EmailAddress, Intro, Timestamp, TokenHash};
 pub struct DeliveryFacts {
     intros: HashMap<String, Intro>,
     connectors: HashMap<String, (Connector, ConnectorSettings)>,
-    /// (address hash, connector id or `""` for every connector).
-    suppressions: HashSet<(String, String)>,
+    /// Address hash → the connectors it stopped (`""`: every connector).
+    suppressions: HashMap<String, Vec<String>>,
     address_hashes: HashMap<String, String>,
     /// Normalised address → when asks and reminders went to it, oldest first.
     asks_sent: HashMap<String, Vec<Timestamp>>,
@@ -44,12 +44,8 @@ impl DeliveryFacts {
     pub fn is_suppressed(&self, email: &EmailAddress, connector_id: &str) -> bool {
         self.address_hashes
             .get(&email.normalized())
-            .is_some_and(|hash| {
-                self.suppressions.contains(&(hash.clone(), String::new()))
-                    || self
-                        .suppressions
-                        .contains(&(hash.clone(), connector_id.to_string()))
-            })
+            .and_then(|hash| self.suppressions.get(hash))
+            .is_some_and(|stopped| stopped.iter().any(|c| c.is_empty() || c == connector_id))
     }
 
     /// When asks and reminders went to `email` since the batch's `asks_since`.
@@ -193,7 +189,9 @@ impl SqlStore {
         for row in rows {
             facts
                 .suppressions
-                .insert((row.try_get("email_hash")?, row.try_get("connector_id")?));
+                .entry(row.try_get("email_hash")?)
+                .or_default()
+                .push(row.try_get("connector_id")?);
         }
         Ok(())
     }

@@ -37,9 +37,7 @@ impl SqlStore {
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound)?;
-        if let Some(json) = row.try_get::<Option<String>, _>("own_timings")? {
-            ctx.timings = TimingOverrides::from_json(&json).apply(&ctx.timings);
-        }
+        with_own_timings(&mut ctx, row.try_get("own_timings")?);
         Ok((intro_from_row(&row)?, ctx))
     }
 
@@ -285,9 +283,7 @@ async fn guard_pair(conn: &mut AnyConnection, intro: &Intro, ctx: Context) -> St
     let mut last_close: Option<i64> = None;
     for row in &rows {
         if row.try_get::<String, _>("what")? == "timings" {
-            if let Some(json) = row.try_get::<Option<String>, _>("timings")? {
-                ctx.timings = TimingOverrides::from_json(&json).apply(&ctx.timings);
-            }
+            with_own_timings(&mut ctx, row.try_get("timings")?);
             continue;
         }
         match row.try_get::<Option<String>, _>("status")?.as_deref() {
@@ -318,4 +314,12 @@ async fn guard_pair(conn: &mut AnyConnection, intro: &Intro, ctx: Context) -> St
         });
     }
     Ok(ctx)
+}
+
+/// `ctx` takes on a connector's own timings (their `connector_settings`
+/// JSON, if they have any) over the installation's.
+fn with_own_timings(ctx: &mut Context, json: Option<String>) {
+    if let Some(json) = json {
+        ctx.timings = TimingOverrides::from_json(&json).apply(&ctx.timings);
+    }
 }

@@ -187,9 +187,9 @@ impl Worker {
             return Ok(());
         }
         let preferences_url = has_preferences_footer(item)
-            .then(|| self.token(Purpose::Preferences, &item.id).hash())
-            .filter(|hash| facts.has_preference_token(hash))
-            .map(|_| self.link("p", Purpose::Preferences, &item.id));
+            .then(|| self.token(Purpose::Preferences, &item.id))
+            .filter(|token| facts.has_preference_token(&token.hash()))
+            .map(|token| self.url("p", &token));
         let message = match self.build(item, intro, connector, settings, preferences_url) {
             Ok(message) => message,
             Err(e) => {
@@ -302,7 +302,10 @@ impl Worker {
     }
 
     fn link(&self, path: &str, purpose: Purpose, outbox_id: &str) -> String {
-        let token = self.token(purpose, outbox_id);
+        self.url(path, &self.token(purpose, outbox_id))
+    }
+
+    fn url(&self, path: &str, token: &Token) -> String {
         format!("{}/{path}/{}", self.settings.base_url, token.expose())
     }
 

@@ -66,7 +66,7 @@ pub(super) fn daily_cap_holds<'a>(
         let Some(intro) = facts.intro(&item.intro_id) else {
             continue;
         };
-        if item.kind.is_about_request() || obsolete(item, intro, facts).is_some() {
+        if obsolete(item, intro, facts).is_some() {
             continue;
         }
         let email = &intro.party(role).email;
