@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::domain::{Clock, SystemClock};
 use crate::mail::dkim::DkimSigner;
 use crate::mail::{FileTransport, SmtpTransport, Transport};
-use crate::store::{SqlStore, Store, StoreOptions};
+use crate::store::{SqlStore, Store, StoreOptions, WORKER_POLL};
 use crate::web::{AppState, router};
 use crate::worker::{Worker, WorkerSettings};
 
@@ -23,7 +23,9 @@ use crate::worker::{Worker, WorkerSettings};
 pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
     pub transport: Option<Arc<dyn Transport>>,
-    /// How long an idle worker sleeps before looking again (default 1s).
+    /// How long an idle worker sleeps before looking again (default and
+    /// most: `store::WORKER_POLL`, since commits wake workers only for work
+    /// due sooner than that).
     pub idle_poll: Option<Duration>,
 }
 
@@ -141,7 +143,9 @@ pub fn make_worker(
         retry_base: settings.smtp_retry_base,
         retry_max: settings.smtp_retry_max,
         lease: settings.outbox_lease,
-        idle_poll: overrides.idle_poll.unwrap_or(Duration::from_secs(1)),
+        idle_poll: overrides
+            .idle_poll
+            .map_or(WORKER_POLL, |poll| poll.min(WORKER_POLL)),
         token_secret: load_or_create_secret(&settings.data_dir)?,
         dkim: make_dkim_signer(settings)?,
         max_asks_per_day: settings.max_asks_per_recipient_per_day,

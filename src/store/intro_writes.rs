@@ -95,25 +95,35 @@ pub(super) fn insert_intro(w: &mut Statements, intro: &Intro, due_at: Option<Tim
     );
 }
 
-/// Writes the changing parts of an intro back (names and texts never
-/// change); a party as it was `before` is not written again.
-pub(super) fn save_intro(
-    w: &mut Statements,
+/// The update of an intro's own row, which counts one more version; with
+/// `version`, only while the row is still at that version.
+pub(super) fn intro_update(
     intro: &Intro,
-    before: &Intro,
     due_at: Option<Timestamp>,
     now: Timestamp,
-) {
-    w.push(
-        "update intros set status = $1, due_at = $2, updated_at = $3, closed_at = $4 where intro_id = $5",
-        vec![
-            intro.status.as_str().into(),
-            millis(due_at),
-            now.as_millis().into(),
-            millis(intro.closed_at),
-            intro.id.as_str().into(),
-        ],
-    );
+    version: Option<i64>,
+) -> (String, Vec<Value>) {
+    let mut sql = "update intros set status = $1, due_at = $2, updated_at = $3, closed_at = $4,
+             version = version + 1
+         where intro_id = $5"
+        .to_string();
+    let mut values = vec![
+        intro.status.as_str().into(),
+        millis(due_at),
+        now.as_millis().into(),
+        millis(intro.closed_at),
+        intro.id.as_str().into(),
+    ];
+    if let Some(version) = version {
+        sql.push_str(" and version = $6");
+        values.push(version.into());
+    }
+    (sql, values)
+}
+
+/// The parties that changed since `before` (names and texts never change
+/// in a transition).
+pub(super) fn save_parties(w: &mut Statements, intro: &Intro, before: &Intro) {
     for p in intro.parties() {
         if before.party(p.role) == p {
             continue;

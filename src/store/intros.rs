@@ -2,13 +2,25 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::intro_writes::{insert_intro, record_transition, save_intro};
-use super::rows::{intro_from_row, intro_select};
+use super::intro_writes::{insert_intro, intro_update, record_transition, save_parties};
+use super::rows::{Columns as _, intro_from_row, intro_select};
 use super::sql::{Backend, SqlStore};
 use super::statements::Statements;
-use super::{EventRecord, IntroFilter, StoreError, StoreResult};
+use super::{EventRecord, IntroFilter, PartyLink, StoreError, StoreResult, WORKER_POLL};
 use crate::domain::machine::{self, Command, Context, Transition};
 use crate::domain::{Intro, Timestamp, TimingOverrides};
+
+/// An intro with its version and its connector's own timings.
+const LOAD_SQL: &str = concat!(
+    "select x.*, cs.timings as own_timings from (",
+    intro_select!(),
+    " where i.intro_id = $1) x",
+    " left join connector_settings cs on cs.connector_id = x.connector_id"
+);
+
+/// Unlocked tries of a PostgreSQL decision before it waits its turn on the
+/// row lock (see `apply_unlocked`).
+const UNLOCKED_TRIES: usize = 3;
 
 impl SqlStore {
     /// Loads an intro inside a write transaction, with `ctx` taking on its
@@ -19,7 +31,7 @@ impl SqlStore {
         &self,
         conn: &mut AnyConnection,
         intro_id: &str,
-        mut ctx: Context,
+        ctx: Context,
     ) -> StoreResult<(Intro, Context)> {
         if self.backend == Backend::Postgres {
             sqlx::query("select intro_id from intros where intro_id = $1 for update")
@@ -27,38 +39,30 @@ impl SqlStore {
                 .fetch_optional(&mut *conn)
                 .await?;
         }
-        let row = sqlx::query(concat!(
-            "select x.*, cs.timings as own_timings from (",
-            intro_select!(),
-            " where i.intro_id = $1) x",
-            " left join connector_settings cs on cs.connector_id = x.connector_id"
-        ))
-        .bind(intro_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        with_own_timings(&mut ctx, row.try_get("own_timings")?);
-        Ok((intro_from_row(&row)?, ctx))
+        let (intro, ctx, _) = load(conn, intro_id, ctx).await?;
+        Ok((intro, ctx))
     }
 
-    /// Writes, after the `writes` already gathered, the transition's new
-    /// state (unless the intro was just inserted as it stands: `before` is
-    /// `None`), its one event, and its emails, all sent together.
-    async fn persist(
+    /// The writes of transition `t` after the `writes` already gathered:
+    /// the parties that changed since `before` (`None` for an intro just
+    /// inserted as it stands), its one event, its emails, and a wake-up for
+    /// the workers if they have work sooner than they would look. Returns
+    /// them with the intro's next due time and whether workers are woken;
+    /// the intro's own row is the caller's to write.
+    fn transition_writes(
         &self,
-        conn: &mut AnyConnection,
         mut writes: Statements,
         before: Option<&Intro>,
         t: &Transition,
         ctx: &Context,
-    ) -> StoreResult<()> {
+    ) -> (Statements, Option<Timestamp>, bool) {
+        let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
         if let Some(before) = before {
-            let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
-            save_intro(&mut writes, &t.intro, before, due_at, ctx.now);
+            save_parties(&mut writes, &t.intro, before);
         }
-        if self.backend == Backend::Postgres {
-            // Delivered at commit, to every worker process listening.
-            writes.push("select pg_notify('twoyes_work', '')", vec![]);
+        let wake = wakes_workers(t, due_at, ctx.now);
+        if wake {
+            writes.notify_workers();
         }
         record_transition(
             &mut writes,
@@ -67,7 +71,105 @@ impl SqlStore {
             &self.options.token_secret,
             &self.options.message_id_domain,
         );
-        writes.execute(conn, self.backend).await
+        (writes, due_at, wake)
+    }
+
+    /// Writes, after the `writes` already gathered, the transition's new
+    /// state (unless the intro was just inserted as it stands: `before` is
+    /// `None`), its one event, and its emails, all sent together. True when
+    /// the workers should be woken at commit.
+    async fn persist(
+        &self,
+        conn: &mut AnyConnection,
+        writes: Statements,
+        before: Option<&Intro>,
+        t: &Transition,
+        ctx: &Context,
+    ) -> StoreResult<bool> {
+        let (mut writes, due_at, wake) = self.transition_writes(writes, before, t, ctx);
+        if before.is_some() {
+            let (sql, values) = intro_update(&t.intro, due_at, ctx.now, None);
+            writes.push(sql, values);
+        }
+        writes.execute(conn, self.backend).await?;
+        Ok(wake)
+    }
+
+    /// PostgreSQL: a decision in two statements, with no transaction of its
+    /// own to open and commit. The intro is read without a lock, the
+    /// transition computed, and all its writes sent as one statement that
+    /// applies only while the intro is at the version read (every write of
+    /// its state counts one). If another write came first, nothing was
+    /// written and it starts again from a fresh read; `None` after
+    /// `UNLOCKED_TRIES` lost races, for the caller to take the lock.
+    async fn apply_unlocked(
+        &self,
+        intro_id: &str,
+        connector_id: Option<&str>,
+        command: &Command,
+        ctx: Context,
+    ) -> StoreResult<Option<Intro>> {
+        let mut conn = self.pool.acquire().await?;
+        for _ in 0..UNLOCKED_TRIES {
+            let (intro, ctx, version) = load(&mut conn, intro_id, ctx).await?;
+            if connector_id.is_some_and(|c| c != intro.connector_id) {
+                return Err(StoreError::NotFound);
+            }
+            let t = machine::apply(&intro, command.clone(), &ctx)?;
+            if self
+                .write_at_version(&mut conn, &intro, version, &t, &ctx)
+                .await?
+            {
+                return Ok(Some(t.intro));
+            }
+        }
+        Ok(None)
+    }
+
+    /// PostgreSQL: transition `t` of `before`, written in one statement if
+    /// the intro is still at `version`; false (and nothing written) if not.
+    async fn write_at_version(
+        &self,
+        conn: &mut AnyConnection,
+        before: &Intro,
+        version: i64,
+        t: &Transition,
+        ctx: &Context,
+    ) -> StoreResult<bool> {
+        let (writes, due_at, wake) =
+            self.transition_writes(Statements::default(), Some(before), t, ctx);
+        let guard = intro_update(&t.intro, due_at, ctx.now, Some(version));
+        let written = writes.execute_if(conn, guard).await?;
+        if written && wake {
+            self.wake_workers();
+        }
+        Ok(written)
+    }
+
+    /// `apply` to the intro as `link` showed it. On PostgreSQL, when the
+    /// intro has not changed since, that read is the one the decision is
+    /// made on: one statement more, not two. Anything else (a change since,
+    /// a command the intro as shown refuses) goes the way of `apply`, which
+    /// reads it afresh.
+    pub(super) async fn apply_seen_tx(
+        &self,
+        link: &PartyLink,
+        command: Command,
+        mut ctx: Context,
+    ) -> StoreResult<Intro> {
+        if self.backend == Backend::Postgres {
+            ctx.timings = link.timings.apply(&ctx.timings);
+            if let Ok(t) = machine::apply(&link.intro, command.clone(), &ctx) {
+                let mut conn = self.pool.acquire().await?;
+                if self
+                    .write_at_version(&mut conn, &link.intro, link.version, &t, &ctx)
+                    .await?
+                {
+                    return Ok(t.intro);
+                }
+            }
+        }
+        self.apply_tx(&link.intro.id, None, command, ctx).await
     }
 
     pub(super) async fn create_intro_tx(
@@ -85,7 +187,7 @@ impl SqlStore {
         let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
         let mut writes = Statements::default();
         insert_intro(&mut writes, &t.intro, due_at);
-        self.persist(&mut tx, writes, None, &t, &ctx).await?;
+        let wake = self.persist(&mut tx, writes, None, &t, &ctx).await?;
         if let Some(request_id) = from_request {
             // The approval and the intro are one: a double submit, or two
             // tabs, make one intro; a crash leaves neither or both.
@@ -106,7 +208,9 @@ impl SqlStore {
             }
         }
         tx.commit().await?;
-        self.wake_workers();
+        if wake {
+            self.wake_workers();
+        }
         Ok(t.intro)
     }
 
@@ -117,16 +221,26 @@ impl SqlStore {
         command: Command,
         ctx: Context,
     ) -> StoreResult<Intro> {
+        if self.backend == Backend::Postgres
+            && let Some(intro) = self
+                .apply_unlocked(intro_id, connector_id, &command, ctx)
+                .await?
+        {
+            return Ok(intro);
+        }
         let mut tx = self.begin_write().await?;
         let (intro, ctx) = self.load_for_update(&mut tx, intro_id, ctx).await?;
         if connector_id.is_some_and(|c| c != intro.connector_id) {
             return Err(StoreError::NotFound);
         }
         let t = machine::apply(&intro, command, &ctx)?;
-        self.persist(&mut tx, Statements::default(), Some(&intro), &t, &ctx)
+        let wake = self
+            .persist(&mut tx, Statements::default(), Some(&intro), &t, &ctx)
             .await?;
         tx.commit().await?;
-        self.wake_workers();
+        if wake {
+            self.wake_workers();
+        }
         Ok(t.intro)
     }
 
@@ -146,10 +260,13 @@ impl SqlStore {
             return Ok(false);
         };
         let t = machine::apply(&intro, command, &ctx)?;
-        self.persist(&mut tx, Statements::default(), Some(&intro), &t, &ctx)
+        let wake = self
+            .persist(&mut tx, Statements::default(), Some(&intro), &t, &ctx)
             .await?;
         tx.commit().await?;
-        self.wake_workers();
+        if wake {
+            self.wake_workers();
+        }
         Ok(true)
     }
 
@@ -251,6 +368,30 @@ impl SqlStore {
             .try_get::<Option<i64>, _>("due")?
             .map(Timestamp::from_millis))
     }
+}
+
+/// An intro (see `LOAD_SQL`), with `ctx` taking on its connector's own
+/// timings, and its version.
+async fn load(
+    conn: &mut AnyConnection,
+    intro_id: &str,
+    mut ctx: Context,
+) -> StoreResult<(Intro, Context, i64)> {
+    let row = sqlx::query(LOAD_SQL)
+        .bind(intro_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    with_own_timings(&mut ctx, row.try_get("own_timings")?);
+    Ok((intro_from_row(&row)?, ctx, row.required_int("version")?))
+}
+
+/// Whether a transition leaves work for the workers sooner than they would
+/// look on their own (they look at least every `WORKER_POLL`): an email to
+/// send, or a timer due within that time. A decision that only opens an undo
+/// window wakes nobody, so it costs no worker pass.
+fn wakes_workers(t: &Transition, due_at: Option<Timestamp>, now: Timestamp) -> bool {
+    !t.effects.is_empty() || due_at.is_some_and(|at| at <= now.plus(WORKER_POLL))
 }
 
 /// Refuses a proposal for a pair that has an intro in progress with this

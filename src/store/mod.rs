@@ -34,6 +34,10 @@ use crate::domain::{
     EmailAddress, Handle, Intro, IntroStatus, PersonName, Role, Timestamp, TokenHash,
 };
 
+/// How often a worker looks for due work on its own, at the most: a commit
+/// wakes the workers only for work due sooner than this.
+pub const WORKER_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub use accounts::{AccountStore, OneTimePurpose};
 pub use contact_imports::{ContactImportStore, ImportJob, ImportRow};
 pub use contacts::{Contact, ContactEdit, ContactSearch, ContactStore, ContactText};
@@ -266,6 +270,15 @@ pub trait Store:
         &self,
         intro_id: &str,
         connector_id: Option<&str>,
+        command: Command,
+        ctx: Context,
+    ) -> StoreResult<Intro>;
+    /// `apply` (for a party, so any connector) to the intro `link` shows;
+    /// where it can, the store spares reading the intro again when it has
+    /// not changed since the link was read.
+    async fn apply_seen(
+        &self,
+        link: &PartyLink,
         command: Command,
         ctx: Context,
     ) -> StoreResult<Intro>;

@@ -18,6 +18,8 @@ pub struct PartyLink {
     pub connector_name: PersonName,
     /// The connector's own timings (applied over the installation's).
     pub timings: TimingOverrides,
+    /// How many writes the intro's state had when read (see `Store::apply_seen`).
+    pub version: i64,
 }
 
 /// The token's row with its intro, connector name and own timings.
@@ -76,5 +78,6 @@ fn party_link_from_row(row: &impl Columns) -> StoreResult<PartyLink> {
         intro,
         connector_name,
         timings,
+        version: row.required_int("version")?,
     })
 }

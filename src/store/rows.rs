@@ -78,7 +78,7 @@ macro_rules! intro_select {
     () => {
         concat!(
             "select i.intro_id, i.connector_id, i.mode, i.status, i.reason, i.topic, i.note, ",
-            "i.created_at, i.closed_at, ",
+            "i.created_at, i.closed_at, i.version, ",
             $crate::store::rows::party_columns!("r"),
             ", ",
             $crate::store::rows::party_columns!("t"),

@@ -67,6 +67,14 @@ impl Store for SqlStore {
     ) -> StoreResult<Intro> {
         self.apply_tx(intro_id, connector_id, command, ctx).await
     }
+    async fn apply_seen(
+        &self,
+        link: &PartyLink,
+        command: Command,
+        ctx: Context,
+    ) -> StoreResult<Intro> {
+        self.apply_seen_tx(link, command, ctx).await
+    }
     async fn apply_due(&self, intro_id: &str, ctx: Context) -> StoreResult<bool> {
         self.apply_due_tx(intro_id, ctx).await
     }

@@ -163,6 +163,15 @@ impl SqlStore {
         ] {
             done.rows_removed += exec(conn, sql, &bound).await?;
         }
+        // A decision read before this erasure must not write the old notes
+        // back: a new version sends it back to read again (`store/intros.rs`).
+        sqlx::query(
+            "update intros set version = version + 1
+             where intro_id in (select intro_id from parties where email_key = $1)",
+        )
+        .bind(&key)
+        .execute(&mut *conn)
+        .await?;
         done.intros_pseudonymised = sqlx::query(
             "update parties set name = $1, email = $2, email_key = $2, blurb = null, intro_note = null,
                  private_reason = null

@@ -226,25 +226,21 @@ pub async fn decide(
     Form(form): Form<DecisionForm>,
 ) -> Result<Response, PageError> {
     let link = resolve_link(&mut state, &token, Purpose::Decide).await?;
-    let (intro, role, connector) = (link.intro, link.token.role, link.connector_name);
-    let shown = AskView::new(&intro, &connector, role)
+    let (intro, role, connector) = (&link.intro, link.token.role, &link.connector_name);
+    let shown = AskView::new(intro, connector, role)
         .text_hash()
         .map_err(|e| PageError::internal(&e))?;
     let command = match command_from(&form, role, shown, state.clock.now()) {
         Ok(command) => command,
         Err(problem) => {
-            return page_for(&state, &intro, &connector, role, Some(problem), &form).await;
+            return page_for(&state, intro, connector, role, Some(problem), &form).await;
         }
     };
     let ctx = context(state.clock.as_ref(), state.timings, Channel::Web);
     let again = Redirect::to(&format!("/o/{token}")).into_response();
     // An intro that closed, whether before this page was loaded or since,
     // is refused as final and handled below.
-    match state
-        .store
-        .apply(&intro.id, None, command.clone(), ctx)
-        .await
-    {
+    match state.store.apply_seen(&link, command.clone(), ctx).await {
         Ok(_) => {
             tracing::info!(intro = %intro.id, role = role.as_str(), "party decision recorded");
             Ok(again)
@@ -256,16 +252,16 @@ pub async fn decide(
                 return match hidden::answer(&state, &intro, role, &command, again).await? {
                     Ok(response) => Ok(response),
                     Err(problem) => {
-                        page_for(&state, &intro, &connector, role, Some(problem), &form).await
+                        page_for(&state, &intro, connector, role, Some(problem), &form).await
                     }
                 };
             }
-            page_for(&state, &intro, &connector, role, None, &form).await
+            page_for(&state, &intro, connector, role, None, &form).await
         }
         Err(StoreError::Machine(MachineError::SnoozeUsed | MachineError::SnoozeDateInvalid)) => {
             let problem =
                 "Please pick a date after today and within a year to be asked again.".to_string();
-            page_for(&state, &intro, &connector, role, Some(problem), &form).await
+            page_for(&state, intro, connector, role, Some(problem), &form).await
         }
         // A second click, an undo that came too late, a withdraw of an answer
         // that is not a yes: show where things stand.
