@@ -35,6 +35,8 @@ mod smtp_delivery;
 mod smtp_faults;
 #[path = "smtp_tls.rs"]
 mod smtp_tls;
+#[path = "stale_reads.rs"]
+mod stale_reads;
 #[path = "tenancy.rs"]
 mod tenancy;
 #[path = "web_app.rs"]

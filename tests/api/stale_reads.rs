@@ -1,0 +1,95 @@
+//! A decision is made on the intro as it is when it is written, not as a
+//! page read it a moment before: on PostgreSQL a decision on an unchanged
+//! intro is written without a lock, guarded by the version it read, so an
+//! intro that moved on in between must be read again, never written over.
+
+use twoyes::domain::{Channel, Command, Consent, Decision, Note, Role, Token};
+use twoyes::store::PartyLink;
+use twoyes::usecases::context;
+
+use super::helpers::*;
+
+/// The link behind the latest ask to `address`, read now.
+async fn read_link(app: &TestApp, address: &str) -> PartyLink {
+    let emails = app.emails_to(address);
+    let ask = emails
+        .iter()
+        .rev()
+        .find(|e| e.text.contains("/o/"))
+        .unwrap_or_else(|| panic!("no ask to {address}"));
+    let url = ask.link("/o/");
+    let raw = url.rsplit('/').next().expect("a token");
+    let token = Token::parse(raw).expect("a token");
+    app.store
+        .party_link(&token.hash())
+        .await
+        .expect("the link reads")
+        .expect("the link is known")
+}
+
+fn yes(role: Role, link: &PartyLink) -> Command {
+    Command::Decide {
+        role,
+        decision: Decision::Yes {
+            note: Note::parse("").expect("an empty note"),
+        },
+        // Not what the page showed, but the machine only records it.
+        shown_text_hash: format!("seen-at-version-{}", link.version),
+    }
+}
+
+#[tokio::test]
+async fn a_yes_on_a_page_read_before_the_other_yes_still_introduces() {
+    let app = spawn_app_with(Config {
+        undo_window: "0s",
+        relay_delay: "0s",
+        ..Config::default()
+    })
+    .await;
+    let id = app.propose(&intro_body("parallel")).await;
+    app.settle().await;
+
+    // Rita's page is read while Tom has not answered yet.
+    let ritas_page = read_link(&app, RITA).await;
+    assert_eq!(ritas_page.intro.id, id);
+    // Tom says yes meanwhile: the intro moves on.
+    assert_eq!(app.answer(TOM, &[("decision", "yes")]).await.status(), 303);
+    let toms_page = read_link(&app, TOM).await;
+    assert!(
+        toms_page.version > ritas_page.version,
+        "a decision counts a version: {} then {}",
+        ritas_page.version,
+        toms_page.version
+    );
+
+    // Rita's yes, made on her older read, must count Tom's yes too.
+    let ctx = context(app.clock.as_ref(), app.settings.timings, Channel::Web);
+    let command = yes(Role::Requester, &ritas_page);
+    let after = app
+        .store
+        .apply_seen(&ritas_page, command, ctx)
+        .await
+        .expect("the yes is recorded");
+    assert_eq!(after.requester.consent, Consent::Accepted, "{after:?}");
+    assert_eq!(
+        after.target.consent,
+        Consent::Accepted,
+        "Tom's yes kept: {after:?}"
+    );
+    app.settle().await;
+    assert_eq!(app.status(&id).await, "introduced");
+    let introductions: Vec<Email> = app
+        .emails_to(RITA)
+        .into_iter()
+        .filter(|e| e.is_to(TOM))
+        .collect();
+    assert_eq!(introductions.len(), 1, "one introduction email to both");
+
+    // A second answer on the same old read changes nothing.
+    let again = app
+        .store
+        .apply_seen(&ritas_page, yes(Role::Requester, &ritas_page), ctx)
+        .await;
+    assert!(again.is_err(), "{again:?}");
+    assert_eq!(app.status(&id).await, "introduced");
+}
