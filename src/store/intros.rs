@@ -110,8 +110,16 @@ impl SqlStore {
         ctx: Context,
     ) -> StoreResult<Option<Intro>> {
         let mut conn = self.pool.acquire().await?;
+        let mut refused_at = None;
         for _ in 0..UNLOCKED_TRIES {
             let (intro, ctx, version) = load(&mut conn, intro_id, ctx).await?;
+            if refused_at == Some(version) {
+                // The guard failed, yet nobody wrote the intro: the failure
+                // was not a lost race, and trying again would not help.
+                return Err(StoreError::Commit(
+                    "the decision's write failed although the intro had not changed".into(),
+                ));
+            }
             if connector_id.is_some_and(|c| c != intro.connector_id) {
                 return Err(StoreError::NotFound);
             }
@@ -122,6 +130,7 @@ impl SqlStore {
             {
                 return Ok(Some(t.intro));
             }
+            refused_at = Some(version);
         }
         Ok(None)
     }
@@ -388,10 +397,12 @@ async fn load(
 
 /// Whether a transition leaves work for the workers sooner than they would
 /// look on their own (they look at least every `WORKER_POLL`): an email to
-/// send, or a timer due within that time. A decision that only opens an undo
-/// window wakes nobody, so it costs no worker pass.
+/// send, or a timer due within that time (twice it: `now` is when the use
+/// case began, and its retries or a wait for a lock may have taken a while
+/// before the commit). A decision that only opens an undo window wakes
+/// nobody, so it costs no worker pass.
 fn wakes_workers(t: &Transition, due_at: Option<Timestamp>, now: Timestamp) -> bool {
-    !t.effects.is_empty() || due_at.is_some_and(|at| at <= now.plus(WORKER_POLL))
+    !t.effects.is_empty() || due_at.is_some_and(|at| at <= now.plus(2 * WORKER_POLL))
 }
 
 /// Refuses a proposal for a pair that has an intro in progress with this

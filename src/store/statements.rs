@@ -84,10 +84,10 @@ impl Statements {
         conn: &mut AnyConnection,
         backend: Backend,
     ) -> StoreResult<()> {
-        if self.parts.is_empty() && !self.notify {
-            return Ok(());
-        }
         match backend {
+            // Its workers are woken in this process (`notify` is for others).
+            Backend::Sqlite if self.parts.is_empty() => Ok(()),
+            Backend::Postgres if self.parts.is_empty() && !self.notify => Ok(()),
             Backend::Sqlite => {
                 let mut sql = String::new();
                 let mut values = Vec::new();
