@@ -6,7 +6,7 @@ use super::intro_writes::{insert_intro, intro_update, record_transition, save_pa
 use super::rows::{Columns as _, intro_from_row, intro_select};
 use super::sql::{Backend, SqlStore};
 use super::statements::Statements;
-use super::{EventRecord, IntroFilter, PartyLink, StoreError, StoreResult, WORKER_POLL};
+use super::{EventRecord, IntroFilter, StoreError, StoreResult, WORKER_POLL};
 use crate::domain::machine::{self, Command, Context, Transition};
 use crate::domain::{Intro, Timestamp, TimingOverrides};
 
@@ -17,10 +17,6 @@ const LOAD_SQL: &str = concat!(
     " where i.intro_id = $1) x",
     " left join connector_settings cs on cs.connector_id = x.connector_id"
 );
-
-/// Unlocked tries of a PostgreSQL decision before it waits its turn on the
-/// row lock (see `apply_unlocked`).
-const UNLOCKED_TRIES: usize = 3;
 
 impl SqlStore {
     /// Loads an intro inside a write transaction, with `ctx` taking on its
@@ -49,7 +45,7 @@ impl SqlStore {
     /// the workers if they have work sooner than they would look. Returns
     /// them with the intro's next due time and whether workers are woken;
     /// the intro's own row is the caller's to write.
-    fn transition_writes(
+    pub(super) fn transition_writes(
         &self,
         mut writes: Statements,
         before: Option<&Intro>,
@@ -93,92 +89,6 @@ impl SqlStore {
         }
         writes.execute(conn, self.backend).await?;
         Ok(wake)
-    }
-
-    /// PostgreSQL: a decision in two statements, with no transaction of its
-    /// own to open and commit. The intro is read without a lock, the
-    /// transition computed, and all its writes sent as one statement that
-    /// applies only while the intro is at the version read (every write of
-    /// its state counts one). If another write came first, nothing was
-    /// written and it starts again from a fresh read; `None` after
-    /// `UNLOCKED_TRIES` lost races, for the caller to take the lock.
-    async fn apply_unlocked(
-        &self,
-        intro_id: &str,
-        connector_id: Option<&str>,
-        command: &Command,
-        ctx: Context,
-    ) -> StoreResult<Option<Intro>> {
-        let mut conn = self.pool.acquire().await?;
-        let mut refused_at = None;
-        for _ in 0..UNLOCKED_TRIES {
-            let (intro, ctx, version) = load(&mut conn, intro_id, ctx).await?;
-            if refused_at == Some(version) {
-                // The guard failed, yet nobody wrote the intro: the failure
-                // was not a lost race, and trying again would not help.
-                return Err(StoreError::Commit(
-                    "the decision's write failed although the intro had not changed".into(),
-                ));
-            }
-            if connector_id.is_some_and(|c| c != intro.connector_id) {
-                return Err(StoreError::NotFound);
-            }
-            let t = machine::apply(&intro, command.clone(), &ctx)?;
-            if self
-                .write_at_version(&mut conn, &intro, version, &t, &ctx)
-                .await?
-            {
-                return Ok(Some(t.intro));
-            }
-            refused_at = Some(version);
-        }
-        Ok(None)
-    }
-
-    /// PostgreSQL: transition `t` of `before`, written in one statement if
-    /// the intro is still at `version`; false (and nothing written) if not.
-    async fn write_at_version(
-        &self,
-        conn: &mut AnyConnection,
-        before: &Intro,
-        version: i64,
-        t: &Transition,
-        ctx: &Context,
-    ) -> StoreResult<bool> {
-        let (writes, due_at, wake) =
-            self.transition_writes(Statements::default(), Some(before), t, ctx);
-        let guard = intro_update(&t.intro, due_at, ctx.now, Some(version));
-        let written = writes.execute_if(conn, guard).await?;
-        if written && wake {
-            self.wake_workers();
-        }
-        Ok(written)
-    }
-
-    /// `apply` to the intro as `link` showed it. On PostgreSQL, when the
-    /// intro has not changed since, that read is the one the decision is
-    /// made on: one statement more, not two. Anything else (a change since,
-    /// a command the intro as shown refuses) goes the way of `apply`, which
-    /// reads it afresh.
-    pub(super) async fn apply_seen_tx(
-        &self,
-        link: &PartyLink,
-        command: Command,
-        mut ctx: Context,
-    ) -> StoreResult<Intro> {
-        if self.backend == Backend::Postgres {
-            ctx.timings = link.timings.apply(&ctx.timings);
-            if let Ok(t) = machine::apply(&link.intro, command.clone(), &ctx) {
-                let mut conn = self.pool.acquire().await?;
-                if self
-                    .write_at_version(&mut conn, &link.intro, link.version, &t, &ctx)
-                    .await?
-                {
-                    return Ok(t.intro);
-                }
-            }
-        }
-        self.apply_tx(&link.intro.id, None, command, ctx).await
     }
 
     pub(super) async fn create_intro_tx(
@@ -381,7 +291,7 @@ impl SqlStore {
 
 /// An intro (see `LOAD_SQL`), with `ctx` taking on its connector's own
 /// timings, and its version.
-async fn load(
+pub(super) async fn load(
     conn: &mut AnyConnection,
     intro_id: &str,
     mut ctx: Context,

@@ -25,6 +25,7 @@ mod sqlite_reads;
 mod statements;
 mod stats;
 mod store_impl;
+mod unlocked_decisions;
 mod write_lane;
 
 use async_trait::async_trait;
