@@ -488,15 +488,19 @@ impl TestApp {
             .expect("POST")
     }
 
-    /// Opens the latest ask to `address` and answers it.
-    pub async fn answer(&self, address: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let asks = self.emails_to(address);
-        let ask = asks
+    /// The decision link of the latest ask (or reminder) to `address`.
+    pub fn ask_link(&self, address: &str) -> String {
+        self.emails_to(address)
             .iter()
             .rev()
             .find(|e| e.text.contains("/o/"))
-            .unwrap_or_else(|| panic!("no ask to {address}"));
-        let link = ask.link("/o/");
+            .unwrap_or_else(|| panic!("no ask to {address}"))
+            .link("/o/")
+    }
+
+    /// Opens the latest ask to `address` and answers it.
+    pub async fn answer(&self, address: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let link = self.ask_link(address);
         let page = self.open(&link).await;
         assert_eq!(page.status(), 200);
         self.submit(&link, fields).await

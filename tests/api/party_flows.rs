@@ -107,14 +107,6 @@ fn follow_ups_to(app: &TestApp, address: &str) -> Vec<Email> {
         .collect()
 }
 
-/// The decision link of the latest ask to `address`.
-fn ask_link(app: &TestApp, address: &str) -> String {
-    asks_to(app, address)
-        .last()
-        .unwrap_or_else(|| panic!("no ask to {address}"))
-        .link("/o/")
-}
-
 /// A relay with the people's names (and its own preferences token) taken
 /// out, so that relays to different people can be compared byte for byte.
 fn without_names(relay: &Email, me: &Person, other: &Person) -> (String, String, String) {
@@ -405,7 +397,7 @@ async fn an_undone_no_sends_nothing_and_the_ask_is_open_again() {
     .await;
     let id = app.propose(&intro_body("parallel")).await;
     app.settle().await;
-    let link = ask_link(&app, TOM);
+    let link = app.ask_link(TOM);
     let emails_before = app.emails().len();
 
     // Act: no, then undo from the page that follows.
@@ -452,7 +444,7 @@ async fn a_withdrawn_yes_closes_the_intro_with_one_relay_and_no_introduction() {
     let id = app.propose(&intro_body("parallel")).await;
     app.settle().await;
     assert_eq!(app.answer(RITA, &[("decision", "yes")]).await.status(), 303);
-    let link = ask_link(&app, RITA);
+    let link = app.ask_link(RITA);
     let (_, page) = page_text(&app, &link).await;
     assert!(page.contains(r#"value="withdraw""#), "{page}");
 
@@ -612,8 +604,8 @@ async fn two_yeses_at_the_same_instant_send_exactly_one_introduction() {
 
     // Act: both answer at once, intro after intro.
     for pair in &pairs {
-        let requester = ask_link(&app, &pair.requester.email);
-        let target = ask_link(&app, &pair.target.email);
+        let requester = app.ask_link(&pair.requester.email);
+        let target = app.ask_link(&pair.target.email);
         let (a, b) = tokio::join!(
             app.submit(&requester, &[("decision", "yes")]),
             app.submit(&target, &[("decision", "yes")]),
@@ -800,7 +792,7 @@ async fn the_link_of_an_expired_ask_is_gone() {
     for link in &links {
         assert_eq!(app.open(link).await.status(), 410);
     }
-    let reminder = ask_link(&app, TOM);
+    let reminder = app.ask_link(TOM);
     assert_eq!(app.open(&reminder).await.status(), 410);
 }
 
@@ -810,7 +802,7 @@ async fn answering_an_expired_ask_is_gone_too() {
     let app = spawn_app().await;
     let id = app.propose(&intro_body("target_first")).await;
     app.settle().await;
-    let link = ask_link(&app, TOM);
+    let link = app.ask_link(TOM);
     app.advance(8 * DAY).await;
     let before = snapshot(&app, &id).await;
 
@@ -879,7 +871,7 @@ async fn party_pages_are_never_cached_and_never_leak_their_address() {
     let app = spawn_app_with(without_undo()).await;
     app.propose(&intro_body("parallel")).await;
     app.settle().await;
-    let decide = ask_link(&app, TOM);
+    let decide = app.ask_link(TOM);
     let unsubscribe = asks_to(&app, TOM)[0].link("/u/");
     app.answer(RITA, &[("decision", "yes")]).await;
     let decided = app.submit(&decide, &[("decision", "yes")]).await;

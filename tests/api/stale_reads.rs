@@ -11,13 +11,7 @@ use super::helpers::*;
 
 /// The link behind the latest ask to `address`, read now.
 async fn read_link(app: &TestApp, address: &str) -> PartyLink {
-    let emails = app.emails_to(address);
-    let ask = emails
-        .iter()
-        .rev()
-        .find(|e| e.text.contains("/o/"))
-        .unwrap_or_else(|| panic!("no ask to {address}"));
-    let url = ask.link("/o/");
+    let url = app.ask_link(address);
     let raw = url.rsplit('/').next().expect("a token");
     let token = Token::parse(raw).expect("a token");
     app.store

@@ -164,7 +164,8 @@ impl SqlStore {
             done.rows_removed += exec(conn, sql, &bound).await?;
         }
         // A decision read before this erasure must not write the old notes
-        // back: a new version sends it back to read again (`store/intros.rs`).
+        // back: a new version sends it back to read again
+        // (`store/unlocked_decisions.rs`).
         sqlx::query(
             "update intros set version = version + 1
              where intro_id in (select intro_id from parties where email_key = $1)",
