@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::intro_writes::{insert_intro, intro_update, record_transition, save_parties};
+use super::intro_writes::{intro_update, record_transition, save_parties};
 use super::rows::{Columns as _, intro_from_row, intro_select};
 use super::sql::{Backend, SqlStore};
 use super::statements::Statements;
@@ -89,48 +89,6 @@ impl SqlStore {
         }
         writes.execute(conn, self.backend).await?;
         Ok(wake)
-    }
-
-    pub(super) async fn create_intro_tx(
-        &self,
-        intro: Intro,
-        ctx: Context,
-        from_request: Option<&str>,
-    ) -> StoreResult<Intro> {
-        let mut tx = self.begin_write().await?;
-        // Checked under the write lock, so two proposals at once cannot
-        // both pass.
-        let ctx = guard_pair(&mut tx, &intro, ctx).await?;
-        // Written once, as it stands after the start (asks planned).
-        let t = machine::apply(&intro, Command::Start, &ctx)?;
-        let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
-        let mut writes = Statements::default();
-        insert_intro(&mut writes, &t.intro, due_at);
-        let wake = self.persist(&mut tx, writes, None, &t, &ctx).await?;
-        if let Some(request_id) = from_request {
-            // The approval and the intro are one: a double submit, or two
-            // tabs, make one intro; a crash leaves neither or both.
-            let approved = sqlx::query(
-                "update requests set status = 'approved', intro_id = $1, decided_at = $2
-                 where request_id = $3 and connector_id = $4 and status = 'pending'",
-            )
-            .bind(&intro.id)
-            .bind(ctx.now.as_millis())
-            .bind(request_id)
-            .bind(&intro.connector_id)
-            .execute(&mut *tx)
-            .await?;
-            if approved.rows_affected() != 1 {
-                return Err(StoreError::Conflict(
-                    "this request has already been approved or declined".into(),
-                ));
-            }
-        }
-        tx.commit().await?;
-        if wake {
-            self.wake_workers();
-        }
-        Ok(t.intro)
     }
 
     pub(super) async fn apply_tx(
@@ -315,72 +273,9 @@ fn wakes_workers(t: &Transition, due_at: Option<Timestamp>, now: Timestamp) -> b
     !t.effects.is_empty() || due_at.is_some_and(|at| at <= now.plus(2 * WORKER_POLL))
 }
 
-/// Refuses a proposal for a pair that has an intro in progress with this
-/// connector, or whose last one closed without an introduction less than
-/// `cooldown` ago; returns `ctx` with the connector's own timings (whose
-/// `cooldown` applies). One statement: inside the write lane every
-/// statement is a thread hand-off that the next use case waits for.
-async fn guard_pair(conn: &mut AnyConnection, intro: &Intro, ctx: Context) -> StoreResult<Context> {
-    let rows = sqlx::query(
-        // The pair's intros go from one person's parties (either role) to
-        // the other's, then the intro: `cross join` fixes that order on
-        // SQLite, which otherwise walked every intro of the connector.
-        // Every close is read; the cooldown is the connector's own.
-        "select 'timings' as what, cs.timings as timings, null as status, null as closed_at
-           from connector_settings cs where cs.connector_id = $1
-         union all
-         select 'pair', null, i.status, i.closed_at
-           from parties a cross join parties b cross join intros i
-          where a.email_key = $2 and b.intro_id = a.intro_id and b.role <> a.role
-            and b.email_key = $3 and i.intro_id = a.intro_id and i.connector_id = $1
-            and i.status in ('asking', 'snoozed', 'declined', 'expired')",
-    )
-    .bind(&intro.connector_id)
-    .bind(intro.requester.email.normalized())
-    .bind(intro.target.email.normalized())
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut ctx = ctx;
-    let mut in_progress = false;
-    let mut last_close: Option<i64> = None;
-    for row in &rows {
-        if row.try_get::<String, _>("what")? == "timings" {
-            with_own_timings(&mut ctx, row.try_get("timings")?);
-            continue;
-        }
-        match row.try_get::<Option<String>, _>("status")?.as_deref() {
-            Some("asking" | "snoozed") => in_progress = true,
-            _ => {
-                let closed = row.try_get::<Option<i64>, _>("closed_at")?;
-                last_close = last_close.max(closed);
-            }
-        }
-    }
-    let (a, b) = (&intro.requester.name, &intro.target.name);
-    if in_progress {
-        return Err(StoreError::Refused {
-            code: "pair_in_progress",
-            message: format!(
-                "{a} and {b} already have an intro in progress; it has to end before another can start"
-            ),
-        });
-    }
-    let opens = last_close.map(|closed| Timestamp::from_millis(closed).plus(ctx.timings.cooldown));
-    if let Some(opens) = opens.filter(|opens| *opens > ctx.now) {
-        return Err(StoreError::Refused {
-            code: "pair_cooldown",
-            message: format!(
-                "an intro between {a} and {b} ended without an introduction recently; they can be asked again from {}",
-                opens.human_date()
-            ),
-        });
-    }
-    Ok(ctx)
-}
-
 /// `ctx` takes on a connector's own timings (their `connector_settings`
 /// JSON, if they have any) over the installation's.
-fn with_own_timings(ctx: &mut Context, json: Option<String>) {
+pub(super) fn with_own_timings(ctx: &mut Context, json: Option<String>) {
     if let Some(json) = json {
         ctx.timings = TimingOverrides::from_json(&json).apply(&ctx.timings);
     }

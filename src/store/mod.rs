@@ -8,6 +8,7 @@ mod contact_imports;
 mod contacts;
 mod dashboard;
 mod delivery_reads;
+mod intro_creation;
 mod intro_writes;
 mod intros;
 mod mailbox;
@@ -21,12 +22,15 @@ mod requests;
 mod rows;
 mod settings;
 mod sql;
+mod sqlite_checkpoints;
 mod sqlite_reads;
 mod statements;
 mod stats;
 mod store_impl;
 mod unlocked_decisions;
 mod write_lane;
+#[cfg(test)]
+mod write_lane_tests;
 
 use async_trait::async_trait;
 

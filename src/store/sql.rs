@@ -9,6 +9,7 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
+use super::sqlite_checkpoints::Checkpoints;
 use super::sqlite_reads::SqliteReader;
 use super::write_lane::{WriteLane, WriteTx};
 use super::{StoreError, StoreResult};
@@ -118,18 +119,23 @@ impl SqlStore {
         }
         let pool = pool_options.connect_with(connect_options).await?;
         let lane = match backend {
-            // A connection of its own, with the pragmas every pooled one has.
-            Backend::Sqlite => Some(WriteLane::new(pool.acquire().await?.detach())),
+            // A connection of its own, with the pragmas every pooled one has,
+            // whose checkpoints run on a thread of their own where they can.
+            Backend::Sqlite => {
+                let mut conn = pool.acquire().await?.detach();
+                let checkpoints = sqlite_disk_file(&url).and_then(Checkpoints::start);
+                if checkpoints.is_some() {
+                    sqlx::query("pragma wal_autocheckpoint = 0")
+                        .execute(&mut conn)
+                        .await?;
+                }
+                Some(WriteLane::new(conn, checkpoints))
+            }
             Backend::Postgres => None,
         };
-        // Only where the file sqlx opened is surely the one named here: a
-        // URL this parse would read differently (an in-memory database, an
-        // escaped path) leaves the link read on sqlx.
         let reader = match backend {
-            Backend::Sqlite if !url.contains("mode=memory") => sqlite_file(&url)
-                .filter(|path| !path.contains('%') && std::path::Path::new(path).is_file())
-                .map(|path| SqliteReader::new(path.into())),
-            _ => None,
+            Backend::Sqlite => sqlite_disk_file(&url).map(SqliteReader::new),
+            Backend::Postgres => None,
         };
         Ok(Self {
             pool,
@@ -178,6 +184,18 @@ impl SqlStore {
         }
     }
 
+    /// `begin_write`, with the SQL that must open the transaction's first
+    /// statement (see `WriteLane::begin_opened_by_caller`; none on
+    /// PostgreSQL).
+    pub(super) async fn begin_write_opened_by_caller(
+        &self,
+    ) -> StoreResult<(WriteTx, Option<String>)> {
+        match &self.lane {
+            Some(lane) => lane.begin_opened_by_caller().await,
+            None => Ok((WriteTx::pooled(self.pool.begin().await?), None)),
+        }
+    }
+
     /// On PostgreSQL, wakes this process's worker whenever any process
     /// commits new work (`NOTIFY twoyes_work`), so a fleet reacts at once.
     pub fn start_wakeup_listener(&self) {
@@ -223,6 +241,18 @@ fn sqlite_file(url: &str) -> Option<String> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next().unwrap_or(path);
     (!path.is_empty() && !path.contains(":memory:")).then(|| path.to_string())
+}
+
+/// The file sqlx opened for `url`, where it is surely the one named there:
+/// a URL this parse would read differently (an in-memory database, an
+/// escaped path) has none, and leaves its reads and checkpoints to sqlx.
+fn sqlite_disk_file(url: &str) -> Option<std::path::PathBuf> {
+    if url.contains("mode=memory") {
+        return None;
+    }
+    sqlite_file(url)
+        .filter(|path| !path.contains('%') && std::path::Path::new(path).is_file())
+        .map(Into::into)
 }
 
 /// Waits for an exclusive lock on `path` (created if missing); held until dropped.

@@ -12,6 +12,7 @@
 //! rows, which fits.
 
 use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
 
 use super::sql::Backend;
 use super::{StoreError, StoreResult};
@@ -105,6 +106,38 @@ impl Statements {
         }
     }
 
+    /// Runs the writes, then `query`, and returns the query's rows. On
+    /// SQLite all of it, after `opening` (see
+    /// `SqlStore::begin_write_opened_by_caller`), is one multi-statement
+    /// query: one thread hand-off. The query sees the writes.
+    pub(super) async fn execute_then_fetch(
+        self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+        opening: Option<String>,
+        query: (&str, Vec<Value>),
+    ) -> StoreResult<Vec<AnyRow>> {
+        let (query_sql, query_values) = query;
+        match backend {
+            Backend::Sqlite => {
+                let mut sql = opening.unwrap_or_default();
+                let mut values = Vec::new();
+                for (part, part_values) in self.parts {
+                    sql.push_str(&renumber(&part, values.len()));
+                    sql.push_str(";\n");
+                    values.extend(part_values);
+                }
+                sql.push_str(&renumber(query_sql, values.len()));
+                values.extend(query_values);
+                Ok(bound(&sql, values).fetch_all(conn).await?)
+            }
+            Backend::Postgres => {
+                self.execute(&mut *conn, backend).await?;
+                Ok(bound(query_sql, query_values).fetch_all(conn).await?)
+            }
+        }
+    }
+
     /// PostgreSQL, as a transaction of its own: the writes are applied only
     /// if `guard`, an `update` of one row, changes that row; true if so. If
     /// it changes none (the row moved on since it was read), nothing is
@@ -165,15 +198,23 @@ fn one_postgres_statement(
 }
 
 async fn run(conn: &mut AnyConnection, sql: String, values: Vec<Value>) -> StoreResult<()> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    bound(&sql, values).execute(conn).await?;
+    Ok(())
+}
+
+/// `sql` with `values` bound to its placeholders in order.
+fn bound(
+    sql: &str,
+    values: Vec<Value>,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
     for value in values {
         query = match value {
             Value::Text(v) => query.bind(v),
             Value::Int(v) => query.bind(v),
         };
     }
-    query.execute(conn).await?;
-    Ok(())
+    query
 }
 
 /// `$3` becomes `$(3 + offset)`; the statements twoyes writes have no `$`

@@ -10,10 +10,11 @@
 //! back by whoever takes the lane next, so it changes nothing while the
 //! others in its batch still commit. A finished use case leaves its
 //! savepoint open (the next one nests inside it, and `COMMIT` releases them
-//! all): every statement on the lane waits on a thread hand-off, so one
-//! statement of overhead per use case instead of two is measurable. Everything that changes transaction
-//! state runs in a spawned task, so a cancelled request cannot leave the
-//! lane half-way through a `BEGIN` or `COMMIT`.
+//! all): every statement on the lane waits on a thread hand-off, and the
+//! lane is held meanwhile, so statements of overhead are measurable. For
+//! the same reason the busiest use cases make their savepoint with their
+//! first statement (`begin_opened_by_caller`). A commit runs in a spawned
+//! task, so a cancelled request cannot leave the lane half-way through it.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use sqlx::{AnyConnection, Executor as _};
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
+use super::sqlite_checkpoints::Checkpoints;
 use super::{StoreError, StoreResult};
 
 /// A batch commits when it has this many use cases…
@@ -41,17 +43,34 @@ pub(super) struct WriteLane {
 
 struct LaneState {
     conn: AnyConnection,
+    /// Told after each commit, when checkpoints run off the lane.
+    checkpoints: Option<Checkpoints>,
     batch: Option<Batch>,
-    /// Each use case's savepoint has its own name, so undoing one can never
-    /// reach into another's.
-    next_savepoint: u64,
-    /// The savepoint of a use case that left without committing.
-    dirty: Option<u64>,
-    /// A use case was dropped while its savepoint was being made: whether it
-    /// exists is unknown, so the whole batch is abandoned (none of it was
-    /// acknowledged).
+    /// A use case left without committing: its savepoint (the latest
+    /// `s`) is to be undone.
+    dirty: bool,
+    /// What the batch holds is unknown (a use case left while its
+    /// savepoint was being made, or while one was being undone): the
+    /// whole batch is abandoned; none of it was acknowledged.
     poisoned: bool,
 }
+
+/// Where a use case's savepoint stands. Every savepoint is named `s`, so
+/// each statement that makes one is the same text and stays prepared; the
+/// latest `s` is always the one of the use case holding the lane, since
+/// whoever comes next first undoes a left-over one (`tidy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Savepoint {
+    /// None made: nothing of the use case ran.
+    None,
+    /// The statement making it was handed to the caller; whether it ran
+    /// is not known yet.
+    Pending,
+    Made,
+}
+
+/// Opens a use case's savepoint (see `WriteLane::begin_opened_by_caller`).
+const OPENING: &str = "savepoint s;\n";
 
 struct Batch {
     members: usize,
@@ -70,7 +89,7 @@ enum Inner {
     Lane {
         guard: Option<OwnedMutexGuard<LaneState>>,
         lane: Arc<WriteLane>,
-        savepoint: Option<u64>,
+        savepoint: Savepoint,
     },
     Done,
 }
@@ -85,17 +104,25 @@ impl Drop for Queued<'_> {
 }
 
 impl WriteLane {
-    pub(super) fn new(conn: AnyConnection) -> Arc<Self> {
+    /// A lane on `conn`; with `checkpoints`, the connection must have
+    /// automatic checkpoints turned off (`sqlite_checkpoints`).
+    pub(super) fn new(conn: AnyConnection, checkpoints: Option<Checkpoints>) -> Arc<Self> {
         Arc::new(Self {
             state: Arc::new(Mutex::new(LaneState {
                 conn,
+                checkpoints,
                 batch: None,
-                next_savepoint: 0,
-                dirty: None,
+                dirty: false,
                 poisoned: false,
             })),
             waiting: AtomicUsize::new(0),
         })
+    }
+
+    /// Use cases queued for the lane now.
+    #[cfg(test)]
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
     }
 
     async fn lock(&self) -> OwnedMutexGuard<LaneState> {
@@ -105,11 +132,42 @@ impl WriteLane {
     }
 
     pub(super) async fn begin(self: &Arc<Self>) -> StoreResult<WriteTx> {
+        let (mut tx, opening) = self.begin_opened_by_caller().await?;
+        if let (
+            Inner::Lane {
+                guard: Some(state),
+                savepoint,
+                ..
+            },
+            Some(opening),
+        ) = (&mut tx.inner, opening)
+        {
+            // One statement: if it failed, no savepoint was made.
+            let made = state.conn.execute(sqlx::AssertSqlSafe(opening)).await;
+            *savepoint = match made {
+                Ok(_) => Savepoint::Made,
+                Err(_) => Savepoint::None,
+            };
+            made?;
+        }
+        Ok(tx)
+    }
+
+    /// Like `begin`, but the use case's savepoint is made by its first
+    /// statement, which saves a thread hand-off inside the lane: the
+    /// returned SQL must go in front of that statement, nothing may run on
+    /// the transaction before it, and once it has run without error the
+    /// caller says so (`WriteTx::savepoint_made`). Until then a dropped
+    /// transaction abandons its batch (whether its savepoint was made, and
+    /// so what to undo, is not known).
+    pub(super) async fn begin_opened_by_caller(
+        self: &Arc<Self>,
+    ) -> StoreResult<(WriteTx, Option<String>)> {
         let mut tx = WriteTx {
             inner: Inner::Lane {
                 guard: Some(self.lock().await),
                 lane: self.clone(),
-                savepoint: None,
+                savepoint: Savepoint::None,
             },
         };
         // From here on, a dropped `tx` tidies after itself.
@@ -124,16 +182,10 @@ impl WriteLane {
             ));
         };
         state.tidy().await?;
-        state.next_savepoint += 1;
-        let n = state.next_savepoint;
         if state.batch.is_none() {
-            let begun = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "begin immediate; savepoint s{n}"
-            )))
-            .execute(&mut state.conn)
-            .await;
+            let begun = state.conn.execute("begin immediate").await;
             if let Err(e) = begun {
-                // Whichever half failed, leave no transaction open.
+                // Leave no transaction open.
                 let _ = state.conn.execute("rollback").await;
                 return Err(e.into());
             }
@@ -142,19 +194,12 @@ impl WriteLane {
                 started: Instant::now(),
                 done: watch::channel(None).0,
             });
-        } else if let Err(e) = state
-            .conn
-            .execute(sqlx::AssertSqlSafe(format!("savepoint s{n}")))
-            .await
-        {
-            state.fail(&e.to_string()).await;
-            return Err(e.into());
         }
-        *savepoint = Some(n);
+        *savepoint = Savepoint::Pending;
         if let Some(batch) = state.batch.as_mut() {
             batch.members += 1;
         }
-        Ok(tx)
+        Ok((tx, Some(OPENING.to_string())))
     }
 }
 
@@ -162,20 +207,19 @@ impl LaneState {
     /// Undoes what a failed or abandoned use case left behind.
     async fn tidy(&mut self) -> StoreResult<()> {
         if std::mem::take(&mut self.poisoned) {
-            self.fail("a write was abandoned while it began").await;
+            self.fail("a write was abandoned half-way").await;
             return Ok(());
         }
-        let Some(n) = self.dirty else {
+        if !std::mem::take(&mut self.dirty) {
             return Ok(());
-        };
-        // Cleared only once done: if this is cancelled half-way, the next
-        // attempt fails on the missing savepoint and abandons the batch.
-        let undone = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "rollback to savepoint s{n}; release savepoint s{n}"
-        )))
-        .execute(&mut self.conn)
-        .await;
-        self.dirty = None;
+        }
+        // Poisoned while it runs: cancelled half-way, whether the latest `s`
+        // is still the left-over one is not known.
+        self.poisoned = true;
+        let undone = sqlx::raw_sql("rollback to savepoint s; release savepoint s")
+            .execute(&mut self.conn)
+            .await;
+        self.poisoned = false;
         if let Err(e) = undone {
             self.fail(&e.to_string()).await;
             return Err(e.into());
@@ -188,7 +232,12 @@ impl LaneState {
             return;
         };
         let outcome = match self.conn.execute("commit").await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                if let Some(checkpoints) = &self.checkpoints {
+                    checkpoints.committed();
+                }
+                Ok(())
+            }
             Err(e) => {
                 tracing::error!(error = %e, members = batch.members, "a group commit failed");
                 let _ = self.conn.execute("rollback").await;
@@ -205,11 +254,15 @@ impl LaneState {
             error = why,
             "the write transaction failed; rolling back its batch"
         );
-        let _ = self.conn.execute("rollback").await;
-        self.dirty = None;
+        // The batch is gone before the rollback: if this is cancelled
+        // half-way, the next `begin immediate` finds the transaction still
+        // open, fails, and rolls it back.
+        self.dirty = false;
+        self.poisoned = false;
         if let Some(batch) = self.batch.take() {
             let _ = batch.done.send(Some(Err(Arc::from(why))));
         }
+        let _ = self.conn.execute("rollback").await;
     }
 }
 
@@ -296,11 +349,9 @@ impl Drop for WriteTx {
             && let Some(mut state) = guard.take()
         {
             match savepoint {
-                Some(n) => state.dirty = Some(*n),
-                // Dropped while beginning: if a batch is open, its
-                // savepoint may or may not exist.
-                None if state.batch.is_some() => state.poisoned = true,
-                None => {}
+                Savepoint::Made => state.dirty = true,
+                Savepoint::Pending => state.poisoned = true,
+                Savepoint::None => {}
             }
             drop(state);
             if lane.waiting.load(Ordering::SeqCst) == 0
@@ -308,6 +359,18 @@ impl Drop for WriteTx {
             {
                 runtime.spawn(lane.clone().sweep());
             }
+        }
+    }
+}
+
+impl WriteTx {
+    /// The statement in front of which `WriteLane::begin_opened_by_caller`
+    /// put the savepoint has run without error.
+    pub(super) fn savepoint_made(&mut self) {
+        if let Inner::Lane { savepoint, .. } = &mut self.inner
+            && *savepoint == Savepoint::Pending
+        {
+            *savepoint = Savepoint::Made;
         }
     }
 }

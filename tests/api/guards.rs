@@ -65,6 +65,62 @@ async fn a_pair_with_an_intro_in_progress_cannot_get_a_second_one() {
 }
 
 #[tokio::test]
+async fn proposals_for_one_pair_at_the_same_moment_make_one_intro() {
+    let app = spawn_app().await;
+    // Eight at once, half of them with the pair the other way round: on
+    // PostgreSQL each runs in a transaction of its own, and none may miss
+    // another's intro that has not committed yet.
+    let bodies: Vec<Value> = (0..8)
+        .map(|i| {
+            let mut body = intro_body("target_first");
+            if i % 2 == 1 {
+                body["requester"] = serde_json::json!({"name": "Tom Target", "email": TOM});
+                body["target"] = serde_json::json!({"name": "Rita Requester", "email": RITA});
+            }
+            body
+        })
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for body in bodies {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.api("/intros"),
+            app.api_token.clone(),
+        );
+        tasks.spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request");
+            error_code(response).await
+        });
+    }
+    let mut created = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        let (status, code, message) = outcome.expect("a proposal task");
+        match status {
+            201 => created += 1,
+            _ => assert_eq!(
+                (status, code.as_str()),
+                (409, "pair_in_progress"),
+                "{message}"
+            ),
+        }
+    }
+    assert_eq!(created, 1, "exactly one of the eight is made");
+    app.settle().await;
+    // `target_first`: one ask, to the winning proposal's target.
+    assert_eq!(
+        app.emails_to(TOM).len() + app.emails_to(RITA).len(),
+        1,
+        "one ask"
+    );
+}
+
+#[tokio::test]
 async fn a_declined_pair_waits_out_the_cooldown_and_is_told_the_date() {
     let app = spawn_app().await;
     let id = app.propose(&intro_body("target_first")).await;

@@ -226,17 +226,33 @@ impl SqlStore {
             "vacuum",
             "pragma wal_checkpoint(truncate)",
         ] {
-            let row = sqlx::query(step).fetch_optional(&mut *conn).await?;
-            let busy = match row {
-                Some(r) => r.try_get::<i64, _>(0)?,
-                None => 0,
-            };
-            if busy != 0 {
-                return Err(StoreError::Conflict(
-                    "the database's write-ahead log could not be emptied while another process was writing; run the same `twoyes person erase` again".into(),
-                ));
+            // A checkpoint another connection is running (each process has a
+            // thread for them: `sqlite_checkpoints`) makes this one say busy
+            // at once; it is over within moments, so try again for a while.
+            let mut tries = 0;
+            loop {
+                let row = sqlx::query(step).fetch_optional(&mut *conn).await?;
+                let busy = match row {
+                    Some(r) => r.try_get::<i64, _>(0)?,
+                    None => 0,
+                };
+                if busy == 0 {
+                    break;
+                }
+                tries += 1;
+                if tries >= CHECKPOINT_TRIES {
+                    return Err(StoreError::Conflict(
+                        "the database's write-ahead log could not be emptied while another process was writing; run the same `twoyes person erase` again".into(),
+                    ));
+                }
+                tokio::time::sleep(CHECKPOINT_RETRY).await;
             }
         }
         Ok(())
     }
 }
+
+/// How often, and how far apart, an erasure tries to empty the write-ahead
+/// log while other checkpoints are running: five seconds in all.
+const CHECKPOINT_TRIES: u32 = 100;
+const CHECKPOINT_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
