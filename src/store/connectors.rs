@@ -1,8 +1,10 @@
 //! Connector accounts and their API tokens.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use std::sync::LazyLock;
 
+use sqlx::Row;
+
+use super::rows::Columns;
 use super::sql::{SqlStore, new_id};
 use super::{Connector, NewConnector, StoreError, StoreResult};
 use crate::domain::{EmailAddress, Handle, PersonName, Timestamp, TokenHash};
@@ -10,20 +12,19 @@ use crate::domain::{EmailAddress, Handle, PersonName, Timestamp, TokenHash};
 const CONNECTOR_COLUMNS: &str =
     "c.connector_id, c.email, c.name, c.handle, c.is_admin, c.created_at";
 
-fn connector_from_row(row: &AnyRow) -> StoreResult<Connector> {
+fn connector_from_row(row: &(impl Columns + ?Sized)) -> StoreResult<Connector> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("connector {what}"));
-    let handle: Option<String> = row.try_get("handle")?;
+    let handle = row.text("handle")?;
     Ok(Connector {
-        id: row.try_get("connector_id")?,
-        email: EmailAddress::parse(&row.try_get::<String, _>("email")?)
-            .map_err(|_| corrupt("email"))?,
-        name: PersonName::parse(&row.try_get::<String, _>("name")?).map_err(|_| corrupt("name"))?,
+        id: row.required_text("connector_id")?,
+        email: EmailAddress::parse(&row.required_text("email")?).map_err(|_| corrupt("email"))?,
+        name: PersonName::parse(&row.required_text("name")?).map_err(|_| corrupt("name"))?,
         handle: handle
             .map(|h| Handle::parse(&h))
             .transpose()
             .map_err(|_| corrupt("handle"))?,
-        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
-        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        is_admin: row.required_int("is_admin")? != 0,
+        created_at: Timestamp::from_millis(row.required_int("created_at")?),
     })
 }
 
@@ -86,14 +87,17 @@ impl SqlStore {
         &self,
         hash: &TokenHash,
     ) -> StoreResult<Option<Connector>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "select {CONNECTOR_COLUMNS} from connectors c join api_tokens t on t.connector_id = c.connector_id
-             where t.token_hash = $1"
-        )))
-        .bind(hash.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(connector_from_row).transpose()
+        // Every API request reads this first: no hand-off on SQLite.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "select {CONNECTOR_COLUMNS} from connectors c join api_tokens t on t.connector_id = c.connector_id
+                 where t.token_hash = $1"
+            )
+        });
+        self.read_one(SQL.as_str(), &[hash.as_str()], |row| {
+            connector_from_row(row)
+        })
+        .await
     }
 }
 

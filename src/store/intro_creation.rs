@@ -10,15 +10,16 @@
 //!
 //! On PostgreSQL two proposals for one pair could otherwise each miss the
 //! other's uncommitted intro, so they take turns on a transaction-scoped
-//! advisory lock for the pair, and the guard reads after it is held.
+//! advisory lock for the pair, and the guard, a later statement, reads
+//! what committed before it. That needs PostgreSQL's default isolation,
+//! read committed (under repeatable read the lock's statement would fix
+//! the snapshot before the wait); the README says so.
 
 use sqlx::Row;
 
 use super::intro_writes::insert_intro;
 use super::intros::with_own_timings;
-use super::rows::Columns as _;
 use super::sql::{Backend, SqlStore};
-use super::sqlite_reads::is_busy;
 use super::statements::{Statements, Value};
 use super::{StoreError, StoreResult};
 use crate::domain::machine::{self, Command, Context};
@@ -74,10 +75,20 @@ impl SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let others = writes
-            .execute_then_fetch(&mut tx, self.backend, opening, pair)
-            .await?;
-        tx.savepoint_made();
+        // In a task of its own: a request cancelled while this runs would
+        // leave unknown whether the savepoint was made, and abandon every
+        // write in the batch (`WriteLane::begin_opened_by_caller`).
+        let backend = self.backend;
+        let (mut tx, others) = tokio::spawn(async move {
+            let others = writes
+                .execute_then_fetch(&mut tx, backend, opening, pair)
+                .await;
+            tx.opened_by(&others);
+            (tx, others)
+        })
+        .await
+        .map_err(|e| StoreError::Commit(format!("the proposal's writes failed: {e}")))?;
+        let others = others?;
         // A refusal drops `tx`, which undoes the writes.
         check_pair(&others, &intro, &ctx)?;
         if let Some(request_id) = from_request {
@@ -112,21 +123,11 @@ impl SqlStore {
         connector_id: &str,
         mut ctx: Context,
     ) -> StoreResult<Context> {
-        if let Some(reader) = &self.reader {
-            match reader.query_one(OWN_TIMINGS_SQL, connector_id, |row| row.text("own_timings")) {
-                Err(e) if is_busy(&e) => {} // sqlx waits out its busy timeout off this thread
-                read => {
-                    with_own_timings(&mut ctx, read?.flatten());
-                    return Ok(ctx);
-                }
-            }
-        }
-        let own = sqlx::query(OWN_TIMINGS_SQL)
-            .bind(connector_id)
-            .fetch_optional(&self.pool)
+        let own = self
+            .read_one(OWN_TIMINGS_SQL, &[connector_id], |row| {
+                row.text("own_timings")
+            })
             .await?
-            .map(|row| row.try_get::<Option<String>, _>("own_timings"))
-            .transpose()?
             .flatten();
         with_own_timings(&mut ctx, own);
         Ok(ctx)

@@ -70,23 +70,20 @@ impl SqlStore {
         (writes, due_at, wake)
     }
 
-    /// Writes, after the `writes` already gathered, the transition's new
-    /// state (unless the intro was just inserted as it stands: `before` is
-    /// `None`), its one event, and its emails, all sent together. True when
-    /// the workers should be woken at commit.
+    /// Writes the transition's new state (from `before`), its one event
+    /// and its emails, all sent together. True when the workers should be
+    /// woken at commit.
     async fn persist(
         &self,
         conn: &mut AnyConnection,
-        writes: Statements,
-        before: Option<&Intro>,
+        before: &Intro,
         t: &Transition,
         ctx: &Context,
     ) -> StoreResult<bool> {
-        let (mut writes, due_at, wake) = self.transition_writes(writes, before, t, ctx);
-        if before.is_some() {
-            let (sql, values) = intro_update(&t.intro, due_at, ctx.now, None);
-            writes.push(sql, values);
-        }
+        let (mut writes, due_at, wake) =
+            self.transition_writes(Statements::default(), Some(before), t, ctx);
+        let (sql, values) = intro_update(&t.intro, due_at, ctx.now, None);
+        writes.push(sql, values);
         writes.execute(conn, self.backend).await?;
         Ok(wake)
     }
@@ -111,9 +108,7 @@ impl SqlStore {
             return Err(StoreError::NotFound);
         }
         let t = machine::apply(&intro, command, &ctx)?;
-        let wake = self
-            .persist(&mut tx, Statements::default(), Some(&intro), &t, &ctx)
-            .await?;
+        let wake = self.persist(&mut tx, &intro, &t, &ctx).await?;
         tx.commit().await?;
         if wake {
             self.wake_workers();
@@ -137,9 +132,7 @@ impl SqlStore {
             return Ok(false);
         };
         let t = machine::apply(&intro, command, &ctx)?;
-        let wake = self
-            .persist(&mut tx, Statements::default(), Some(&intro), &t, &ctx)
-            .await?;
+        let wake = self.persist(&mut tx, &intro, &t, &ctx).await?;
         tx.commit().await?;
         if wake {
             self.wake_workers();

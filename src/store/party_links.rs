@@ -41,7 +41,7 @@ impl SqlStore {
         hash: &TokenHash,
     ) -> StoreResult<Option<PartyLink>> {
         if let Some(reader) = &self.reader {
-            match reader.query_one(PARTY_LINK_SQL, hash.as_str(), |row| {
+            match reader.query_one(PARTY_LINK_SQL, &[hash.as_str()], |row| {
                 party_link_from_row(row)
             }) {
                 Err(e) if is_busy(&e) => {} // sqlx waits out its busy timeout off this thread

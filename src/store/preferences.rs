@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::StoreResult;
 use super::sql::{SqlStore, new_id};
+use super::{StoreError, StoreResult};
 use crate::domain::{EmailAddress, Timestamp};
 
 /// The window a monthly maximum counts asks in.
@@ -53,6 +53,14 @@ pub trait PreferenceStore: Send + Sync {
     async fn asks_to_since(&self, email: &EmailAddress, since: Timestamp) -> StoreResult<u32>;
 }
 
+/// The saved choices, and whether a stop from everyone or from this
+/// connector is on record: one statement (every proposal reads this for
+/// both people).
+const PREFERENCES_SQL: &str = "select p.paused_until, p.monthly_max,
+     (select count(*) from suppressions s where s.email_hash = $1 and s.connector_id = '') as stop_all,
+     (select count(*) from suppressions s where s.email_hash = $1 and s.connector_id = $2) as stop_connector
+   from (select 1 as one) x left join preferences p on p.email_hash = $1";
+
 #[async_trait]
 impl PreferenceStore for SqlStore {
     async fn preferences(
@@ -60,30 +68,18 @@ impl PreferenceStore for SqlStore {
         email: &EmailAddress,
         connector_id: &str,
     ) -> StoreResult<Preferences> {
-        // One statement (every proposal reads this for both people): the
-        // saved choices, and whether a stop from everyone or from this
-        // connector is on record.
         let hash = self.address_hash(email);
-        let row = sqlx::query(
-            "select p.paused_until, p.monthly_max,
-                 (select count(*) from suppressions s where s.email_hash = $1 and s.connector_id = '') as stop_all,
-                 (select count(*) from suppressions s where s.email_hash = $1 and s.connector_id = $2) as stop_connector
-             from (select 1 as one) x left join preferences p on p.email_hash = $1",
-        )
-        .bind(&hash)
-        .bind(connector_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Preferences {
-            paused_until: row
-                .try_get::<Option<i64>, _>("paused_until")?
-                .map(Timestamp::from_millis),
-            monthly_max: row
-                .try_get::<Option<i64>, _>("monthly_max")?
-                .and_then(|n| u32::try_from(n).ok()),
-            stop_all: row.try_get::<i64, _>("stop_all")? > 0,
-            stop_connector: row.try_get::<i64, _>("stop_connector")? > 0,
-        })
+        let read = self
+            .read_one(PREFERENCES_SQL, &[&hash, connector_id], |row| {
+                Ok(Preferences {
+                    paused_until: row.timestamp("paused_until")?,
+                    monthly_max: row.int("monthly_max")?.and_then(|n| u32::try_from(n).ok()),
+                    stop_all: row.required_int("stop_all")? > 0,
+                    stop_connector: row.required_int("stop_connector")? > 0,
+                })
+            })
+            .await?;
+        read.ok_or_else(|| StoreError::Corrupt("the preferences read returned no row".into()))
     }
 
     async fn save_preferences(

@@ -69,6 +69,14 @@ pub struct SqlStore {
     url: String,
 }
 
+/// With checkpoints on their own thread, the write lane still checkpoints
+/// past this many pages of log (16 MiB): under writes without a pause the
+/// thread's checkpoints never catch the log's end, and SQLite starts the
+/// log afresh only when a writer finds all of it copied back, so without
+/// this it would grow as long as the writes went on. The thread has copied
+/// all but the last moments' pages by then, so this checkpoint is short.
+const LANE_CHECKPOINT_PAGES: u32 = 4000;
+
 /// Durability first: WAL with `synchronous=FULL` means a decision the page
 /// acknowledged survives power loss, not just a crash of the process.
 /// The busy timeout comes first, so the others wait for a busy database
@@ -125,9 +133,11 @@ impl SqlStore {
                 let mut conn = pool.acquire().await?.detach();
                 let checkpoints = sqlite_disk_file(&url).and_then(Checkpoints::start);
                 if checkpoints.is_some() {
-                    sqlx::query("pragma wal_autocheckpoint = 0")
-                        .execute(&mut conn)
-                        .await?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "pragma wal_autocheckpoint = {LANE_CHECKPOINT_PAGES}"
+                    )))
+                    .execute(&mut conn)
+                    .await?;
                 }
                 Some(WriteLane::new(conn, checkpoints))
             }
@@ -189,7 +199,7 @@ impl SqlStore {
     /// PostgreSQL).
     pub(super) async fn begin_write_opened_by_caller(
         &self,
-    ) -> StoreResult<(WriteTx, Option<String>)> {
+    ) -> StoreResult<(WriteTx, Option<&'static str>)> {
         match &self.lane {
             Some(lane) => lane.begin_opened_by_caller().await,
             None => Ok((WriteTx::pooled(self.pool.begin().await?), None)),

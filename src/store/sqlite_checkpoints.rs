@@ -2,15 +2,19 @@
 //! back into the database file (a checkpoint, with two fsyncs) on whichever
 //! connection commits past a thousand pages: on the write lane that stalls
 //! every write queued behind it (measured: 13% of the lane's time during
-//! intro creation). The lane's connection turns that off and tells this
-//! thread after each commit instead; it checkpoints on a connection of its
-//! own, at most every `CHECKPOINT_GAP`, while the lane goes on writing
-//! (a `PASSIVE` checkpoint never blocks the writer or readers).
+//! intro creation). The lane tells this thread after each commit instead;
+//! it checkpoints on a connection of its own, at most every
+//! `CHECKPOINT_GAP`, while the lane goes on writing (a `PASSIVE` checkpoint
+//! never blocks the writer or readers). The lane itself only checkpoints
+//! the rest past a much larger log (`sql::LANE_CHECKPOINT_PAGES`), so the
+//! log cannot grow without end under writes that never pause, nor if this
+//! thread stops.
 //!
 //! Durability does not change: a commit is durable once its WAL frames are
 //! synced, before any checkpoint.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
@@ -21,9 +25,10 @@ const CHECKPOINT_GAP: Duration = Duration::from_millis(100);
 
 /// Tells the checkpoint thread that the log has grown. The thread ends when
 /// the last copy of this is dropped.
-#[derive(Clone)]
 pub(super) struct Checkpoints {
     commits: SyncSender<()>,
+    /// The thread's end was reported (once).
+    stopped: AtomicBool,
 }
 
 impl Checkpoints {
@@ -44,7 +49,10 @@ impl Checkpoints {
             .name("sqlite-checkpoints".into())
             .spawn(move || run(&conn, &pending));
         match started {
-            Ok(_) => Some(Self { commits }),
+            Ok(_) => Some(Self {
+                commits,
+                stopped: AtomicBool::new(false),
+            }),
             Err(e) => {
                 tracing::warn!(error = %e, "no checkpoint thread; the write lane checkpoints");
                 None
@@ -57,7 +65,9 @@ impl Checkpoints {
         match self.commits.try_send(()) {
             Ok(()) | Err(TrySendError::Full(())) => {}
             Err(TrySendError::Disconnected(())) => {
-                tracing::warn!("the checkpoint thread has stopped");
+                if !self.stopped.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("the checkpoint thread has stopped; the write lane checkpoints");
+                }
             }
         }
     }
@@ -87,7 +97,7 @@ fn run(conn: &Connection, pending: &Receiver<()>) {
             // Said once per run of failures, not once a commit.
             Err(e) if !failing => {
                 failing = true;
-                tracing::warn!(error = %e, "a WAL checkpoint failed; the next commit retries");
+                tracing::warn!(error = %e, "a WAL checkpoint failed; the next commit retries (and the write lane checkpoints past its limit)");
             }
             Err(_) => {}
         }

@@ -8,7 +8,9 @@
 //! Reads in WAL mode never wait for the writer; should SQLite still say
 //! busy, the read goes to sqlx instead.
 //!
-//! Only reads go this way; every write stays on sqlx and the write lane.
+//! Only reads go this way (the links' read, and the point reads every
+//! proposal makes: `SqlStore::read_one`); every write stays on sqlx and
+//! the write lane.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -71,17 +73,17 @@ impl SqliteReader {
 }
 
 impl SqliteReader {
-    /// The first row of `sql` with `param` as `$1`, mapped by `map`.
+    /// The first row of `sql` with `params` as `$1…`, mapped by `map`.
     pub(super) fn query_one<T>(
         &self,
         sql: &'static str,
-        param: &str,
+        params: &[&str],
         map: impl FnOnce(&NamedRow<'_, '_>) -> StoreResult<T>,
     ) -> StoreResult<Option<T>> {
         self.read(|conn| {
             let mut statement = conn.prepare_cached(sql)?;
             let names = self.column_names(sql, &statement);
-            let mut rows = statement.query([param])?;
+            let mut rows = statement.query(rusqlite::params_from_iter(params))?;
             match rows.next()? {
                 Some(row) => map(&NamedRow { row, names: &names }).map(Some),
                 None => Ok(None),
@@ -138,6 +140,31 @@ impl Columns for NamedRow<'_, '_> {
     }
     fn int(&self, col: &str) -> StoreResult<Option<i64>> {
         Ok(self.row.get::<_, Option<i64>>(self.index(col)?)?)
+    }
+}
+
+impl super::sql::SqlStore {
+    /// The first row of `sql` with `params` as `$1…`, mapped by `map`: on a
+    /// SQLite file on the calling thread (no hand-off), otherwise, or when
+    /// SQLite says busy, through the pool. For short point reads only.
+    pub(super) async fn read_one<T>(
+        &self,
+        sql: &'static str,
+        params: &[&str],
+        map: impl Fn(&dyn Columns) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        if let Some(reader) = &self.reader {
+            match reader.query_one(sql, params, |row| map(row)) {
+                Err(e) if is_busy(&e) => {} // sqlx waits out its busy timeout off this thread
+                read => return read,
+            }
+        }
+        let mut query = sqlx::query(sql);
+        for param in params {
+            query = query.bind(*param);
+        }
+        let row = query.fetch_optional(&self.pool).await?;
+        row.as_ref().map(|row| map(row)).transpose()
     }
 }
 

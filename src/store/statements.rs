@@ -114,13 +114,13 @@ impl Statements {
         self,
         conn: &mut AnyConnection,
         backend: Backend,
-        opening: Option<String>,
+        opening: Option<&str>,
         query: (&str, Vec<Value>),
     ) -> StoreResult<Vec<AnyRow>> {
         let (query_sql, query_values) = query;
         match backend {
             Backend::Sqlite => {
-                let mut sql = opening.unwrap_or_default();
+                let mut sql = opening.unwrap_or_default().to_string();
                 let mut values = Vec::new();
                 for (part, part_values) in self.parts {
                     sql.push_str(&renumber(&part, values.len()));

@@ -8,7 +8,10 @@
 //!
 //! A use case that fails (or is dropped half-way) has its savepoint rolled
 //! back by whoever takes the lane next, so it changes nothing while the
-//! others in its batch still commit. A finished use case leaves its
+//! others in its batch still commit; only one that leaves while it is not
+//! known whether its savepoint was made abandons the whole batch (none of
+//! it acknowledged), since undoing the latest savepoint might then undo
+//! another's writes. A finished use case leaves its
 //! savepoint open (the next one nests inside it, and `COMMIT` releases them
 //! all): every statement on the lane waits on a thread hand-off, and the
 //! lane is held meanwhile, so statements of overhead are measurable. For
@@ -56,9 +59,10 @@ struct LaneState {
 }
 
 /// Where a use case's savepoint stands. Every savepoint is named `s`, so
-/// each statement that makes one is the same text and stays prepared; the
-/// latest `s` is always the one of the use case holding the lane, since
-/// whoever comes next first undoes a left-over one (`tidy`).
+/// each statement that makes one is the same text and stays prepared. Once
+/// it is `Made`, the latest `s` is the one of the use case holding the lane
+/// (whoever comes next first undoes a left-over one: `tidy`); before that,
+/// the latest `s` is the previous member's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Savepoint {
     /// None made: nothing of the use case ran.
@@ -104,8 +108,8 @@ impl Drop for Queued<'_> {
 }
 
 impl WriteLane {
-    /// A lane on `conn`; with `checkpoints`, the connection must have
-    /// automatic checkpoints turned off (`sqlite_checkpoints`).
+    /// A lane on `conn`; with `checkpoints`, the connection's automatic
+    /// checkpoints should be only a backstop (`sqlite_checkpoints`).
     pub(super) fn new(conn: AnyConnection, checkpoints: Option<Checkpoints>) -> Arc<Self> {
         Arc::new(Self {
             state: Arc::new(Mutex::new(LaneState {
@@ -142,13 +146,11 @@ impl WriteLane {
             Some(opening),
         ) = (&mut tx.inner, opening)
         {
-            // One statement: if it failed, no savepoint was made.
-            let made = state.conn.execute(sqlx::AssertSqlSafe(opening)).await;
-            *savepoint = match made {
-                Ok(_) => Savepoint::Made,
-                Err(_) => Savepoint::None,
-            };
-            made?;
+            // Failed, it may have taken the transaction with it (an I/O
+            // error rolls back): left `Pending`, the dropped `tx` abandons
+            // the batch.
+            state.conn.execute(sqlx::AssertSqlSafe(opening)).await?;
+            *savepoint = Savepoint::Made;
         }
         Ok(tx)
     }
@@ -157,12 +159,12 @@ impl WriteLane {
     /// statement, which saves a thread hand-off inside the lane: the
     /// returned SQL must go in front of that statement, nothing may run on
     /// the transaction before it, and once it has run without error the
-    /// caller says so (`WriteTx::savepoint_made`). Until then a dropped
+    /// caller says so (`WriteTx::opened_by`). Until then a dropped
     /// transaction abandons its batch (whether its savepoint was made, and
     /// so what to undo, is not known).
     pub(super) async fn begin_opened_by_caller(
         self: &Arc<Self>,
-    ) -> StoreResult<(WriteTx, Option<String>)> {
+    ) -> StoreResult<(WriteTx, Option<&'static str>)> {
         let mut tx = WriteTx {
             inner: Inner::Lane {
                 guard: Some(self.lock().await),
@@ -199,7 +201,7 @@ impl WriteLane {
         if let Some(batch) = state.batch.as_mut() {
             batch.members += 1;
         }
-        Ok((tx, Some(OPENING.to_string())))
+        Ok((tx, Some(OPENING)))
     }
 }
 
@@ -364,10 +366,24 @@ impl Drop for WriteTx {
 }
 
 impl WriteTx {
-    /// The statement in front of which `WriteLane::begin_opened_by_caller`
-    /// put the savepoint has run without error.
-    pub(super) fn savepoint_made(&mut self) {
+    /// After the statement in front of which `begin_opened_by_caller` put
+    /// the savepoint: it was made if the statement ran, or failed on a
+    /// constraint (which `savepoint s` cannot raise, so it had run). Any
+    /// other failure leaves it unknown, and the batch is abandoned.
+    pub(super) fn opened_by<T>(&mut self, outcome: &StoreResult<T>) {
+        let made = match outcome {
+            Ok(_) => true,
+            Err(StoreError::Database(sqlx::Error::Database(e))) => matches!(
+                e.kind(),
+                sqlx::error::ErrorKind::UniqueViolation
+                    | sqlx::error::ErrorKind::ForeignKeyViolation
+                    | sqlx::error::ErrorKind::NotNullViolation
+                    | sqlx::error::ErrorKind::CheckViolation
+            ),
+            Err(_) => false,
+        };
         if let Inner::Lane { savepoint, .. } = &mut self.inner
+            && made
             && *savepoint == Savepoint::Pending
         {
             *savepoint = Savepoint::Made;

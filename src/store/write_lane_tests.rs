@@ -1,7 +1,8 @@
 //! The write lane's undo paths, on an in-memory SQLite database: a use case
-//! that fails after others in its batch undoes only its own writes (every
-//! savepoint is named `s`), and one that leaves while its savepoint may or
-//! may not exist abandons the batch rather than guess.
+//! that fails after others in its batch (refused, or on a constraint)
+//! undoes only its own writes (every savepoint is named `s`), and one that
+//! leaves while its savepoint may or may not exist abandons the batch
+//! rather than guess.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,26 +57,52 @@ where
     outcome
 }
 
+/// A use case that opens its savepoint with `sql`, then leaves without
+/// committing (refused, or failed); the outcome of `sql`.
+async fn runs_then_leaves(lane: Arc<WriteLane>, sql: &str) -> super::StoreResult<()> {
+    let (mut tx, opening) = lane
+        .begin_opened_by_caller()
+        .await
+        .expect("the second begins");
+    let sql = format!("{}{sql}", opening.unwrap_or_default());
+    let outcome = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut *tx)
+        .await
+        .map(|_| ())
+        .map_err(super::StoreError::from);
+    tx.opened_by(&outcome);
+    drop(tx);
+    outcome
+}
+
 #[tokio::test]
 async fn a_failed_use_case_undoes_only_its_own_writes_in_a_shared_batch() {
     let lane = lane().await;
     let first = batch_of_two(&lane, |lane| async move {
-        let (mut tx, opening) = lane
-            .begin_opened_by_caller()
-            .await
-            .expect("the second begins");
-        let sql = format!("{}insert into t values (2)", opening.unwrap_or_default());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut *tx)
-            .await
-            .expect("the second writes");
-        tx.savepoint_made();
-        // Refused after writing: dropped without a commit.
-        drop(tx);
+        let wrote = runs_then_leaves(lane, "insert into t values (2)").await;
+        assert!(wrote.is_ok(), "{wrote:?}");
     })
     .await;
     assert!(first.is_ok(), "{first:?}");
     assert_eq!(rows(&lane).await, vec![1], "the first's write stays");
+}
+
+#[tokio::test]
+async fn a_constraint_failure_in_the_first_statement_undoes_only_that_use_case() {
+    let lane = lane().await;
+    let first = batch_of_two(&lane, |lane| async move {
+        // Its savepoint and first insert run; the second insert breaks the
+        // table's `not null`, which `savepoint s` itself could not have.
+        let wrote = runs_then_leaves(
+            lane,
+            "insert into t values (2); insert into t values (null)",
+        )
+        .await;
+        assert!(wrote.is_err(), "the null is refused");
+    })
+    .await;
+    assert!(first.is_ok(), "{first:?}");
+    assert_eq!(rows(&lane).await, vec![1], "the second's 2 is undone");
 }
 
 #[tokio::test]

@@ -242,7 +242,7 @@ impl SqlStore {
                 tries += 1;
                 if tries >= CHECKPOINT_TRIES {
                     return Err(StoreError::Conflict(
-                        "the database's write-ahead log could not be emptied while another process was writing; run the same `twoyes person erase` again".into(),
+                        "the database's write-ahead log could not be emptied while others were writing to it; run the same `twoyes person erase` again".into(),
                     ));
                 }
                 tokio::time::sleep(CHECKPOINT_RETRY).await;
