@@ -88,14 +88,19 @@ impl SqlStore {
         &self,
         link: &PartyLink,
         command: Command,
-        mut ctx: Context,
+        ctx: Context,
     ) -> StoreResult<Intro> {
         if self.backend == Backend::Postgres {
-            ctx.timings = link.timings.apply(&ctx.timings);
-            if let Ok(t) = machine::apply(&link.intro, command.clone(), &ctx) {
+            // The connector's timings as the link's read found them; the
+            // fresh read below applies its own over the installation's.
+            let seen = Context {
+                timings: link.timings.apply(&ctx.timings),
+                ..ctx
+            };
+            if let Ok(t) = machine::apply(&link.intro, command.clone(), &seen) {
                 let mut conn = self.pool.acquire().await?;
                 if self
-                    .write_at_version(&mut conn, &link.intro, link.version, &t, &ctx)
+                    .write_at_version(&mut conn, &link.intro, link.version, &t, &seen)
                     .await?
                 {
                     return Ok(t.intro);
