@@ -90,13 +90,7 @@ impl Statements {
             Backend::Sqlite if self.parts.is_empty() => Ok(()),
             Backend::Postgres if self.parts.is_empty() && !self.notify => Ok(()),
             Backend::Sqlite => {
-                let mut sql = String::new();
-                let mut values = Vec::new();
-                for (part, part_values) in self.parts {
-                    sql.push_str(&renumber(&part, values.len()));
-                    sql.push_str(";\n");
-                    values.extend(part_values);
-                }
+                let (sql, values) = one_sqlite_query(None, self.parts);
                 run(conn, sql, values).await
             }
             Backend::Postgres => {
@@ -120,15 +114,9 @@ impl Statements {
         let (query_sql, query_values) = query;
         match backend {
             Backend::Sqlite => {
-                let mut sql = opening.unwrap_or_default().to_string();
-                let mut values = Vec::new();
-                for (part, part_values) in self.parts {
-                    sql.push_str(&renumber(&part, values.len()));
-                    sql.push_str(";\n");
-                    values.extend(part_values);
-                }
-                sql.push_str(&renumber(query_sql, values.len()));
-                values.extend(query_values);
+                let mut parts = self.parts;
+                parts.push((query_sql.to_string(), query_values));
+                let (sql, values) = one_sqlite_query(opening, parts);
                 Ok(bound(&sql, values).fetch_all(conn).await?)
             }
             Backend::Postgres => {
@@ -158,6 +146,22 @@ impl Statements {
             Err(e) => Err(e),
         }
     }
+}
+
+/// `opening`, then every part, as one multi-statement query for SQLite,
+/// each part's placeholders moved past those of the parts before it.
+fn one_sqlite_query(
+    opening: Option<&str>,
+    parts: Vec<(String, Vec<Value>)>,
+) -> (String, Vec<Value>) {
+    let mut sql = opening.unwrap_or_default().to_string();
+    let mut values = Vec::new();
+    for (part, part_values) in parts {
+        sql.push_str(&renumber(&part, values.len()));
+        sql.push_str(";\n");
+        values.extend(part_values);
+    }
+    (sql, values)
 }
 
 /// The SQLSTATE a failed guard raises on purpose (see `one_postgres_statement`).
