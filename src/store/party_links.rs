@@ -6,7 +6,6 @@
 
 use super::rows::{Columns, intro_from_row, intro_select};
 use super::sql::SqlStore;
-use super::sqlite_reads::is_busy;
 use super::{PartyToken, Purpose, StoreError, StoreResult};
 use crate::domain::{Intro, PersonName, Role, Timestamp, TimingOverrides, TokenHash};
 
@@ -40,23 +39,14 @@ impl SqlStore {
         &self,
         hash: &TokenHash,
     ) -> StoreResult<Option<PartyLink>> {
-        if let Some(reader) = &self.reader {
-            match reader.query_one(PARTY_LINK_SQL, &[hash.as_str()], |row| {
-                party_link_from_row(row)
-            }) {
-                Err(e) if is_busy(&e) => {} // sqlx waits out its busy timeout off this thread
-                read => return read,
-            }
-        }
-        let row = sqlx::query(PARTY_LINK_SQL)
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(party_link_from_row).transpose()
+        self.read_one(PARTY_LINK_SQL, &[hash.as_str()], |row| {
+            party_link_from_row(row)
+        })
+        .await
     }
 }
 
-fn party_link_from_row(row: &impl Columns) -> StoreResult<PartyLink> {
+fn party_link_from_row(row: &(impl Columns + ?Sized)) -> StoreResult<PartyLink> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("token {what}"));
     let intro = intro_from_row(row)?;
     let token = PartyToken {

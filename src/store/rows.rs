@@ -123,7 +123,7 @@ impl Columns for AnyRow {
     }
 }
 
-fn party_from_row(row: &impl Columns, role: Role) -> StoreResult<Party> {
+fn party_from_row(row: &(impl Columns + ?Sized), role: Role) -> StoreResult<Party> {
     let p = match role {
         Role::Requester => "r",
         Role::Target => "t",
@@ -154,7 +154,7 @@ fn party_from_row(row: &impl Columns, role: Role) -> StoreResult<Party> {
     })
 }
 
-pub(super) fn intro_from_row(row: &impl Columns) -> StoreResult<Intro> {
+pub(super) fn intro_from_row(row: &(impl Columns + ?Sized)) -> StoreResult<Intro> {
     let topic = row.required_text("topic")?;
     let note = row.text("note")?;
     Ok(Intro {
