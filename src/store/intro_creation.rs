@@ -57,7 +57,7 @@ impl SqlStore {
         let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
         let mut writes = Statements::default();
         insert_intro(&mut writes, &t.intro, due_at);
-        let (writes, _, wake) = self.transition_writes(writes, None, &t, &ctx);
+        let (writes, wake) = self.transition_writes(writes, None, &t, &ctx, due_at);
         let pair = (
             PAIR_SQL,
             vec![

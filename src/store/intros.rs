@@ -5,7 +5,7 @@ use sqlx::{AnyConnection, Row};
 use super::intro_writes::{intro_update, record_transition, save_parties};
 use super::rows::{Columns as _, intro_from_row, intro_select};
 use super::sql::{Backend, SqlStore};
-use super::statements::Statements;
+use super::statements::{Statements, Value};
 use super::{EventRecord, IntroFilter, StoreError, StoreResult, WORKER_POLL};
 use crate::domain::machine::{self, Command, Context, Transition};
 use crate::domain::{Intro, Timestamp, TimingOverrides};
@@ -42,17 +42,17 @@ impl SqlStore {
     /// The writes of transition `t` after the `writes` already gathered:
     /// the parties that changed since `before` (`None` for an intro just
     /// inserted as it stands), its one event, its emails, and a wake-up for
-    /// the workers if they have work sooner than they would look. Returns
-    /// them with the intro's next due time and whether workers are woken;
-    /// the intro's own row is the caller's to write.
+    /// the workers if they have work sooner than they would look (the
+    /// intro's next due time is `due_at`). Returns them with whether
+    /// workers are woken; the intro's own row is the caller's to write.
     pub(super) fn transition_writes(
         &self,
         mut writes: Statements,
         before: Option<&Intro>,
         t: &Transition,
         ctx: &Context,
-    ) -> (Statements, Option<Timestamp>, bool) {
-        let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
+        due_at: Option<Timestamp>,
+    ) -> (Statements, bool) {
         if let Some(before) = before {
             save_parties(&mut writes, &t.intro, before);
         }
@@ -67,7 +67,25 @@ impl SqlStore {
             &self.options.token_secret,
             &self.options.message_id_domain,
         );
-        (writes, due_at, wake)
+        (writes, wake)
+    }
+
+    /// The writes of transition `t` of a stored intro (`before`), and
+    /// apart from them the update of the intro's own row (only while it is
+    /// at `version`, if given, so that it can guard the others); with
+    /// whether workers are woken.
+    pub(super) fn change_writes(
+        &self,
+        before: &Intro,
+        t: &Transition,
+        ctx: &Context,
+        version: Option<i64>,
+    ) -> (Statements, (String, Vec<Value>), bool) {
+        let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
+        let (writes, wake) =
+            self.transition_writes(Statements::default(), Some(before), t, ctx, due_at);
+        let intro_row = intro_update(&t.intro, due_at, ctx.now, version);
+        (writes, intro_row, wake)
     }
 
     /// Writes the transition's new state (from `before`), its one event
@@ -80,9 +98,7 @@ impl SqlStore {
         t: &Transition,
         ctx: &Context,
     ) -> StoreResult<bool> {
-        let (mut writes, due_at, wake) =
-            self.transition_writes(Statements::default(), Some(before), t, ctx);
-        let (sql, values) = intro_update(&t.intro, due_at, ctx.now, None);
+        let (mut writes, (sql, values), wake) = self.change_writes(before, t, ctx, None);
         writes.push(sql, values);
         writes.execute(conn, self.backend).await?;
         Ok(wake)

@@ -6,10 +6,8 @@
 
 use sqlx::AnyConnection;
 
-use super::intro_writes::intro_update;
 use super::intros::load;
 use super::sql::{Backend, SqlStore};
-use super::statements::Statements;
 use super::{PartyLink, StoreError, StoreResult};
 use crate::domain::Intro;
 use crate::domain::machine::{self, Command, Context, Transition};
@@ -69,9 +67,7 @@ impl SqlStore {
         t: &Transition,
         ctx: &Context,
     ) -> StoreResult<bool> {
-        let (writes, due_at, wake) =
-            self.transition_writes(Statements::default(), Some(before), t, ctx);
-        let guard = intro_update(&t.intro, due_at, ctx.now, Some(version));
+        let (writes, guard, wake) = self.change_writes(before, t, ctx, Some(version));
         let written = writes.execute_if(conn, guard).await?;
         if written && wake {
             self.wake_workers();
