@@ -134,7 +134,7 @@ pub async fn show(
     }))
 }
 
-/// "1,234", or "10,000+" once a count reached the cap.
+/// "1,234", or "1,000+" once a count reached the cap.
 fn shown_count(n: i64, capped: bool) -> String {
     let digits = n.min(if capped { COUNT_CAP } else { n }).to_string();
     let mut out = String::new();
@@ -169,6 +169,7 @@ mod tests {
     fn counts_read_like_numbers() {
         assert_eq!(shown_count(7, false), "7");
         assert_eq!(shown_count(1234, false), "1,234");
-        assert_eq!(shown_count(60_006, true), "10,000+");
+        assert_eq!(shown_count(60_006, true), "1,000+");
+        assert_eq!(shown_count(1_000, false), "1,000");
     }
 }
