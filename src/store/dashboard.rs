@@ -99,11 +99,16 @@ impl DashboardStore for SqlStore {
         let rows = match query {
             // One statement per shape, so each walks its own index
             // ((connector, status, id) or (connector, id)) from the cursor.
+            // The page's intros are chosen before their parties are joined:
+            // otherwise PostgreSQL may walk every requester's party to merge
+            // them in id order (8.6 ms at a million intros, against 0.2).
             None if status.is_empty() => {
                 sqlx::query(concat!(
-                    intro_select!(),
-                    " where i.connector_id = $1 and i.intro_id < $2",
-                    " order by i.intro_id desc limit $3"
+                    intro_select!(from concat!(
+                        "(select * from intros where connector_id = $1 and intro_id < $2",
+                        " order by intro_id desc limit $3)"
+                    )),
+                    " order by i.intro_id desc"
                 ))
                 .bind(&search.connector_id)
                 .bind(after)
@@ -113,9 +118,11 @@ impl DashboardStore for SqlStore {
             }
             None => {
                 sqlx::query(concat!(
-                    intro_select!(),
-                    " where i.connector_id = $1 and i.status = $2 and i.intro_id < $3",
-                    " order by i.intro_id desc limit $4"
+                    intro_select!(from concat!(
+                        "(select * from intros where connector_id = $1 and status = $2",
+                        " and intro_id < $3 order by intro_id desc limit $4)"
+                    )),
+                    " order by i.intro_id desc"
                 ))
                 .bind(&search.connector_id)
                 .bind(status)

@@ -73,16 +73,22 @@ macro_rules! party_columns {
 }
 
 /// `select … from intros i join parties r … join parties t …`; callers add
-/// the `where` clause with `concat!`.
+/// the `where` clause with `concat!`. With a `from` text (a parenthesized
+/// subquery of `intros`), the intros are that subquery's rows instead.
 macro_rules! intro_select {
     () => {
+        $crate::store::rows::intro_select!(from "intros")
+    };
+    (from $intros:expr) => {
         concat!(
             "select i.intro_id, i.connector_id, i.mode, i.status, i.reason, i.topic, i.note, ",
             "i.created_at, i.closed_at, i.version, ",
             $crate::store::rows::party_columns!("r"),
             ", ",
             $crate::store::rows::party_columns!("t"),
-            " from intros i",
+            " from ",
+            $intros,
+            " i",
             " join parties r on r.intro_id = i.intro_id and r.role = 'requester'",
             " join parties t on t.intro_id = i.intro_id and t.role = 'target'"
         )
