@@ -43,6 +43,8 @@ mod tenancy;
 mod web_app;
 #[path = "web_contacts.rs"]
 mod web_contacts;
+#[path = "web_dashboard.rs"]
+mod web_dashboard;
 #[path = "web_requests.rs"]
 mod web_requests;
 #[path = "web_settings.rs"]
