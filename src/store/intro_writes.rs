@@ -18,15 +18,25 @@ fn millis(t: Option<Timestamp>) -> Value {
 
 /// A party's row, in the column order of `insert_intro`.
 fn party_values(intro: &Intro, p: &Party) -> Vec<Value> {
-    vec![
+    let mut values = vec![
         intro.id.as_str().into(),
         p.role.as_str().into(),
         p.name.as_str().into(),
         p.email.as_str().into(),
         p.email.normalized().into(),
         p.blurb.as_ref().map(|b| b.as_str().to_string()).into(),
-        p.consent.as_str().into(),
         millis(p.consent_on_record_at),
+    ];
+    values.extend(party_state(p));
+    values.push(intro.created_at.as_millis().into());
+    values
+}
+
+/// What a transition may change of a party, in the column order of
+/// `PARTY_UPDATE` (and of `insert_intro`, after `consent_on_record_at`).
+fn party_state(p: &Party) -> [Value; 10] {
+    [
+        p.consent.as_str().into(),
         millis(p.asked_at),
         i64::from(p.ask_count).into(),
         i64::from(p.reminded).into(),
@@ -39,7 +49,6 @@ fn party_values(intro: &Intro, p: &Party) -> Vec<Value> {
             .as_ref()
             .map(|r| r.as_str().to_string())
             .into(),
-        intro.created_at.as_millis().into(),
     ]
 }
 
@@ -63,7 +72,7 @@ pub(super) fn insert_intro(w: &mut Statements, intro: &Intro, due_at: Option<Tim
     );
     w.push(
         format!(
-            "insert into parties (intro_id, role, name, email, email_key, blurb, consent, consent_on_record_at,
+            "insert into parties (intro_id, role, name, email, email_key, blurb, consent_on_record_at, consent,
                  asked_at, ask_count, reminded, decided_at, undo_until, snooze_until, has_snoozed, intro_note,
                  private_reason, created_at)
              values {}",
@@ -121,49 +130,50 @@ pub(super) fn intro_update(
     (sql, values)
 }
 
-/// The parties that changed since `before` (names and texts never change
-/// in a transition).
-pub(super) fn save_parties(w: &mut Statements, intro: &Intro, before: &Intro) {
-    for p in intro.parties() {
-        if before.party(p.role) == p {
-            continue;
-        }
-        w.push(
-            "update parties set consent = $1, asked_at = $2, ask_count = $3, reminded = $4, decided_at = $5,
-                 undo_until = $6, snooze_until = $7, has_snoozed = $8, intro_note = $9, private_reason = $10
-             where intro_id = $11 and role = $12",
-            vec![
-                p.consent.as_str().into(),
-                millis(p.asked_at),
-                i64::from(p.ask_count).into(),
-                i64::from(p.reminded).into(),
-                millis(p.decided_at),
-                millis(p.undo_until),
-                millis(p.snooze_until),
-                i64::from(p.has_snoozed).into(),
-                p.intro_note.as_ref().map(|n| n.as_str().to_string()).into(),
-                p.private_reason.as_ref().map(|r| r.as_str().to_string()).into(),
-                intro.id.as_str().into(),
-                p.role.as_str().into(),
-            ],
-        );
-    }
+/// What a transition writes besides its intro's own row, as rows of values
+/// in the column orders of `PARTY_UPDATE`, `EVENT_INSERT`, `OUTBOX_COLUMNS`
+/// and `TOKEN_COLUMNS`: sent as statements (`push_to`), or several
+/// transitions' rows at once (`guarded_batches`).
+#[derive(Debug)]
+pub(super) struct TransitionRows {
+    /// The parties that changed (names and texts never change in a
+    /// transition); none for an intro inserted as it stands.
+    pub(super) parties: Vec<Vec<Value>>,
+    /// The transition's one event.
+    pub(super) event: Vec<Value>,
+    /// Its emails (outbox rows)…
+    pub(super) outbox: Vec<Vec<Value>>,
+    /// …and their link tokens (only hashes).
+    pub(super) tokens: Vec<Vec<Value>>,
 }
 
-/// The transition's one event, its emails (outbox rows) and their link
-/// tokens (only hashes).
-pub(super) fn record_transition(
-    w: &mut Statements,
-    t: &Transition,
-    ctx: &Context,
-    token_secret: &[u8],
-    message_id_domain: &str,
-) {
-    let e = &t.event;
-    w.push(
-        "insert into events (event_id, intro_id, kind, actor, role, channel, text_hash, status_after, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        vec![
+/// A changed party's update; its values as `changed_parties` makes them.
+const PARTY_UPDATE: &str = "update parties set consent = $1, asked_at = $2, ask_count = $3, reminded = $4, decided_at = $5,
+         undo_until = $6, snooze_until = $7, has_snoozed = $8, intro_note = $9, private_reason = $10
+     where intro_id = $11 and role = $12";
+
+const EVENT_INSERT: &str = "insert into events (event_id, intro_id, kind, actor, role, channel, text_hash, status_after, created_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+const OUTBOX_COLUMNS: &str = "outbox_id, intro_id, connector_id, kind, recipient, payload, message_id, not_before, created_at";
+const TOKEN_COLUMNS: &str =
+    "token_hash, intro_id, role, purpose, outbox_id, expires_at, created_at";
+
+impl TransitionRows {
+    /// The rows of transition `t` from `before` (`None`: the intro is
+    /// inserted as it stands, parties and all).
+    pub(super) fn new(
+        before: Option<&Intro>,
+        t: &Transition,
+        ctx: &Context,
+        token_secret: &[u8],
+        message_id_domain: &str,
+    ) -> Self {
+        let parties = before
+            .map(|before| changed_parties(&t.intro, before))
+            .unwrap_or_default();
+        let e = &t.event;
+        let event = vec![
             new_id().into(),
             t.intro.id.as_str().into(),
             e.kind.as_str().into(),
@@ -173,64 +183,85 @@ pub(super) fn record_transition(
             e.text_hash.clone().into(),
             e.status_after.as_str().into(),
             e.at.as_millis().into(),
-        ],
-    );
-    if t.effects.is_empty() {
-        return;
-    }
-    let emails: Vec<_> = t
-        .effects
-        .iter()
-        .map(|effect| (new_id(), plan(effect, ctx.now)))
-        .collect();
-    let mut rows = Vec::new();
-    let mut tokens = Vec::new();
-    for (outbox_id, email) in &emails {
-        // Random, not the time-ordered row id: a relay's Message-ID must
-        // not tell when the intro closed.
-        let message_id = format!("<{}@{message_id_domain}>", uuid::Uuid::new_v4().simple());
-        rows.extend([
-            outbox_id.into(),
-            t.intro.id.as_str().into(),
-            t.intro.connector_id.as_str().into(),
-            email.kind.as_str().into(),
-            email.recipient.as_str().into(),
-            email.payload.to_string().into(),
-            message_id.into(),
-            email.not_before.as_millis().into(),
-            ctx.now.as_millis().into(),
-        ]);
-        for (purpose, role, expires_at) in &email.tokens {
-            tokens.extend([
-                token_hash(token_secret, *purpose, outbox_id).into(),
-                t.intro.id.as_str().into(),
-                role.as_str().into(),
-                purpose.as_str().into(),
+        ];
+        let mut outbox = Vec::new();
+        let mut tokens = Vec::new();
+        for effect in &t.effects {
+            let outbox_id = new_id();
+            let email = plan(effect, ctx.now);
+            // Random, not the time-ordered row id: a relay's Message-ID must
+            // not tell when the intro closed.
+            let message_id = format!("<{}@{message_id_domain}>", uuid::Uuid::new_v4().simple());
+            for (purpose, role, expires_at) in &email.tokens {
+                tokens.push(vec![
+                    token_hash(token_secret, *purpose, &outbox_id).into(),
+                    t.intro.id.as_str().into(),
+                    role.as_str().into(),
+                    purpose.as_str().into(),
+                    outbox_id.as_str().into(),
+                    expires_at.as_millis().into(),
+                    ctx.now.as_millis().into(),
+                ]);
+            }
+            outbox.push(vec![
                 outbox_id.into(),
-                expires_at.as_millis().into(),
+                t.intro.id.as_str().into(),
+                t.intro.connector_id.as_str().into(),
+                email.kind.as_str().into(),
+                email.recipient.as_str().into(),
+                email.payload.to_string().into(),
+                message_id.into(),
+                email.not_before.as_millis().into(),
                 ctx.now.as_millis().into(),
             ]);
         }
-    }
-    w.push(
-        format!(
-            "insert into outbox (outbox_id, intro_id, connector_id, kind, recipient, payload, message_id,
-                 not_before, created_at, status, attempts)
-             values {}",
-            value_rows(emails.len(), 9, "'pending', 0")
-        ),
-        rows,
-    );
-    if !tokens.is_empty() {
-        w.push(
-            format!(
-                "insert into party_tokens (token_hash, intro_id, role, purpose, outbox_id, expires_at, created_at)
-                 values {}",
-                value_rows(tokens.len() / 7, 7, "")
-            ),
+        Self {
+            parties,
+            event,
+            outbox,
             tokens,
-        );
+        }
     }
+
+    /// The rows as statements, after those already in `w`.
+    pub(super) fn push_to(self, w: &mut Statements) {
+        for party in self.parties {
+            w.push(PARTY_UPDATE, party);
+        }
+        w.push(EVENT_INSERT, self.event);
+        if !self.outbox.is_empty() {
+            w.push(
+                format!(
+                    "insert into outbox ({OUTBOX_COLUMNS}, status, attempts) values {}",
+                    value_rows(self.outbox.len(), 9, "'pending', 0")
+                ),
+                self.outbox.concat(),
+            );
+        }
+        if !self.tokens.is_empty() {
+            w.push(
+                format!(
+                    "insert into party_tokens ({TOKEN_COLUMNS}) values {}",
+                    value_rows(self.tokens.len(), 7, "")
+                ),
+                self.tokens.concat(),
+            );
+        }
+    }
+}
+
+/// The `PARTY_UPDATE` values of each party that changed since `before`.
+fn changed_parties(intro: &Intro, before: &Intro) -> Vec<Vec<Value>> {
+    intro
+        .parties()
+        .into_iter()
+        .filter(|&p| before.party(p.role) != p)
+        .map(|p| {
+            let mut values = party_state(p).to_vec();
+            values.extend([intro.id.as_str().into(), p.role.as_str().into()]);
+            values
+        })
+        .collect()
 }
 
 /// `($1, $2, $3), ($4, $5, $6)…`: placeholders for a multi-row insert, with

@@ -2,10 +2,11 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::intro_writes::{intro_update, record_transition, save_parties};
+use super::guarded_batches::GuardedChange;
+use super::intro_writes::{TransitionRows, intro_update};
 use super::rows::{Columns as _, intro_from_row, intro_select};
 use super::sql::{Backend, SqlStore};
-use super::statements::{Statements, Value};
+use super::statements::Statements;
 use super::{EventRecord, IntroFilter, StoreError, StoreResult, WORKER_POLL};
 use crate::domain::machine::{self, Command, Context, Transition};
 use crate::domain::{Intro, Timestamp, TimingOverrides};
@@ -53,39 +54,50 @@ impl SqlStore {
         ctx: &Context,
         due_at: Option<Timestamp>,
     ) -> (Statements, bool) {
-        if let Some(before) = before {
-            save_parties(&mut writes, &t.intro, before);
-        }
-        let wake = wakes_workers(t, due_at, ctx.now);
+        let (rows, wake) = self.transition_rows(before, t, ctx, due_at);
         if wake {
             writes.notify_workers();
         }
-        record_transition(
-            &mut writes,
+        rows.push_to(&mut writes);
+        (writes, wake)
+    }
+
+    /// `transition_writes` as rows, with whether workers are woken.
+    fn transition_rows(
+        &self,
+        before: Option<&Intro>,
+        t: &Transition,
+        ctx: &Context,
+        due_at: Option<Timestamp>,
+    ) -> (TransitionRows, bool) {
+        let rows = TransitionRows::new(
+            before,
             t,
             ctx,
             &self.options.token_secret,
             &self.options.message_id_domain,
         );
-        (writes, wake)
+        (rows, wakes_workers(t, due_at, ctx.now))
     }
 
-    /// The writes of transition `t` of a stored intro (`before`), and
-    /// apart from them the update of the intro's own row (only while it is
-    /// at `version`, if given, so that it can guard the others); with
-    /// whether workers are woken.
+    /// The writes of transition `t` of a stored intro (`before`): the
+    /// update of the intro's own row (only while it is at `version`, if
+    /// given, so that it can guard the others) and the rest.
     pub(super) fn change_writes(
         &self,
         before: &Intro,
         t: &Transition,
         ctx: &Context,
         version: Option<i64>,
-    ) -> (Statements, (String, Vec<Value>), bool) {
+    ) -> GuardedChange {
         let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
-        let (writes, wake) =
-            self.transition_writes(Statements::default(), Some(before), t, ctx, due_at);
-        let intro_row = intro_update(&t.intro, due_at, ctx.now, version);
-        (writes, intro_row, wake)
+        let (rows, wake) = self.transition_rows(Some(before), t, ctx, due_at);
+        GuardedChange {
+            intro_id: t.intro.id.as_str().to_string(),
+            intro: intro_update(&t.intro, due_at, ctx.now, version),
+            rows,
+            wake,
+        }
     }
 
     /// Writes the transition's new state (from `before`), its one event
@@ -98,7 +110,9 @@ impl SqlStore {
         t: &Transition,
         ctx: &Context,
     ) -> StoreResult<bool> {
-        let (mut writes, (sql, values), wake) = self.change_writes(before, t, ctx, None);
+        let change = self.change_writes(before, t, ctx, None);
+        let wake = change.wake;
+        let (mut writes, (sql, values)) = change.into_statements();
         writes.push(sql, values);
         writes.execute(conn, self.backend).await?;
         Ok(wake)

@@ -8,6 +8,7 @@ mod contact_imports;
 mod contacts;
 mod dashboard;
 mod delivery_reads;
+mod guarded_batches;
 mod intro_creation;
 mod intro_writes;
 mod intros;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
+use super::guarded_batches::GuardedBatches;
 use super::sqlite_checkpoints::Checkpoints;
 use super::sqlite_reads::SqliteReader;
 use super::write_lane::{WriteLane, WriteTx};
@@ -63,6 +64,8 @@ pub struct SqlStore {
     pub(super) wake: Arc<tokio::sync::Notify>,
     /// SQLite only: every write takes turns here, so commits are grouped.
     lane: Option<Arc<WriteLane>>,
+    /// PostgreSQL only: decisions' writes, many to a statement.
+    pub(super) batches: Option<GuardedBatches>,
     /// SQLite on a file only: the decision page's read without a thread
     /// hand-off (`sqlite_reads.rs`).
     pub(super) reader: Option<SqliteReader>,
@@ -147,6 +150,10 @@ impl SqlStore {
             }
             Backend::Postgres => None,
         };
+        let batches = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(GuardedBatches::start(pool.clone())),
+        };
         let reader = match backend {
             Backend::Sqlite => sqlite_disk_file(&url).map(SqliteReader::new),
             Backend::Postgres => None,
@@ -157,6 +164,7 @@ impl SqlStore {
             options,
             wake: Arc::new(tokio::sync::Notify::new()),
             lane,
+            batches,
             reader,
             url,
         })

@@ -4,8 +4,6 @@
 //! Two statements and no `BEGIN`, `FOR UPDATE` or `COMMIT` round trips; a
 //! lost race writes nothing and is tried again, then waits for the lock.
 
-use sqlx::AnyConnection;
-
 use super::intros::load;
 use super::sql::{Backend, SqlStore};
 use super::{PartyLink, StoreError, StoreResult};
@@ -31,10 +29,14 @@ impl SqlStore {
         command: &Command,
         ctx: Context,
     ) -> StoreResult<Option<Intro>> {
-        let mut conn = self.pool.acquire().await?;
         let mut refused_at = None;
         for _ in 0..UNLOCKED_TRIES {
-            let (intro, ctx, version) = load(&mut conn, intro_id, ctx).await?;
+            // The connection goes back before the write, which waits its
+            // turn on another (`guarded_batches`).
+            let (intro, ctx, version) = {
+                let mut conn = self.pool.acquire().await?;
+                load(&mut conn, intro_id, ctx).await?
+            };
             if refused_at == Some(version) {
                 // The guard failed, yet nobody wrote the intro: the failure
                 // was not a lost race, and trying again would not help.
@@ -46,10 +48,7 @@ impl SqlStore {
                 return Err(StoreError::NotFound);
             }
             let t = machine::apply(&intro, command.clone(), &ctx)?;
-            if self
-                .write_at_version(&mut conn, &intro, version, &t, &ctx)
-                .await?
-            {
+            if self.write_at_version(&intro, version, &t, &ctx).await? {
                 return Ok(Some(t.intro));
             }
             refused_at = Some(version);
@@ -61,14 +60,21 @@ impl SqlStore {
     /// the intro is still at `version`; false (and nothing written) if not.
     async fn write_at_version(
         &self,
-        conn: &mut AnyConnection,
         before: &Intro,
         version: i64,
         t: &Transition,
         ctx: &Context,
     ) -> StoreResult<bool> {
-        let (writes, guard, wake) = self.change_writes(before, t, ctx, Some(version));
-        let written = writes.execute_if(conn, guard).await?;
+        let change = self.change_writes(before, t, ctx, Some(version));
+        let wake = change.wake;
+        let written = match &self.batches {
+            Some(batches) => batches.write(change).await?,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                let (writes, guard) = change.into_statements();
+                writes.execute_if(&mut conn, guard).await?
+            }
+        };
         if written && wake {
             self.wake_workers();
         }
@@ -93,14 +99,12 @@ impl SqlStore {
                 timings: link.timings.apply(&ctx.timings),
                 ..ctx
             };
-            if let Ok(t) = machine::apply(&link.intro, command.clone(), &seen) {
-                let mut conn = self.pool.acquire().await?;
-                if self
-                    .write_at_version(&mut conn, &link.intro, link.version, &t, &seen)
+            if let Ok(t) = machine::apply(&link.intro, command.clone(), &seen)
+                && self
+                    .write_at_version(&link.intro, link.version, &t, &seen)
                     .await?
-                {
-                    return Ok(t.intro);
-                }
+            {
+                return Ok(t.intro);
             }
         }
         self.apply_tx(&link.intro.id, None, command, ctx).await

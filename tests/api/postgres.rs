@@ -11,6 +11,8 @@ mod api_contract;
 mod cli;
 #[path = "crash.rs"]
 mod crash;
+#[path = "decisions_at_once.rs"]
+mod decisions_at_once;
 #[path = "gdpr.rs"]
 mod gdpr;
 #[path = "guards.rs"]
