@@ -94,6 +94,7 @@ impl SqlStore {
         let (rows, wake) = self.transition_rows(Some(before), t, ctx, due_at);
         GuardedChange {
             intro_id: t.intro.id.as_str().to_string(),
+            version,
             intro: intro_update(&t.intro, due_at, ctx.now, version),
             rows,
             wake,
