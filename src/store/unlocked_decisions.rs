@@ -3,6 +3,8 @@
 //! read (every write of an intro's state counts one, `intros.version`).
 //! Two statements and no `BEGIN`, `FOR UPDATE` or `COMMIT` round trips; a
 //! lost race writes nothing and is tried again, then waits for the lock.
+//! The writes of decisions waiting at the same time share one statement
+//! (`guarded_batches`), each still guarded by its own intro's version.
 
 use super::intros::load;
 use super::sql::{Backend, SqlStore};
