@@ -193,7 +193,13 @@ async fn write_batches(pool: AnyPool, mut queue: mpsc::UnboundedReceiver<Job>) {
             schedule.in_flight += 1;
             let (pool, done) = (pool.clone(), done.clone());
             tokio::spawn(async move {
-                let _ = done.send(write_batch(&pool, batch).await);
+                // Should the write panic, its intros are still freed (its
+                // callers, their answers dropped, are told it stopped).
+                let intros: Vec<Outcome> = batch.iter().map(|j| j.change.outcome()).collect();
+                let outcomes = tokio::spawn(async move { write_batch(&pool, batch).await })
+                    .await
+                    .unwrap_or(intros);
+                let _ = done.send(outcomes);
             });
         }
         if !open && schedule.in_flight == 0 {
