@@ -84,15 +84,7 @@ async fn decisions_made_together_each_count_once() {
             assert_eq!(intro["status"], "introduced", "intro {i}: {intro}");
             assert_eq!(introductions, 1, "intro {i}: one introduction");
         }
-        let consent = app
-            .client
-            .get(app.api(&format!("/intros/{id}/consent")))
-            .bearer_auth(&app.api_token)
-            .send()
-            .await
-            .expect("the consent record");
-        assert_eq!(consent.status(), 200);
-        let record: Value = consent.json().await.expect("json");
+        let record = app.consent_record(id).await;
         let mut decisions: Vec<(String, String)> = record["decisions"]
             .as_array()
             .expect("decisions")

@@ -288,15 +288,7 @@ async fn the_consent_record_lists_every_decision_with_the_hash_of_what_was_shown
         .await;
     app.advance(11 * MINUTE).await;
 
-    let response = app
-        .client
-        .get(app.api(&format!("/intros/{id}/consent")))
-        .bearer_auth(&app.api_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let record: Value = response.json().await.unwrap();
+    let record = app.consent_record(&id).await;
     assert_eq!(record["intro_id"], id.as_str());
     let decisions = record["decisions"].as_array().unwrap();
     let summary: Vec<(String, String, String)> = decisions

@@ -386,14 +386,24 @@ impl TestApp {
     }
 
     pub async fn intro(&self, id: &str) -> Value {
+        self.api_get(&format!("/intros/{id}")).await
+    }
+
+    /// The intro's consent record, as the connector's API shows it.
+    pub async fn consent_record(&self, id: &str) -> Value {
+        self.api_get(&format!("/intros/{id}/consent")).await
+    }
+
+    /// A GET of the connector's API that must succeed, as JSON.
+    async fn api_get(&self, path: &str) -> Value {
         let response = self
             .client
-            .get(self.api(&format!("/intros/{id}")))
+            .get(self.api(path))
             .bearer_auth(&self.api_token)
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.unwrap()
     }
 
