@@ -13,6 +13,7 @@
 //! the write lane.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,8 +29,11 @@ const MAX_IDLE: usize = 8;
 pub(super) struct SqliteReader {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    /// Each statement's column name → index (`column_names`).
-    columns: Mutex<HashMap<&'static str, Arc<HashMap<String, usize>>>>,
+    /// Each statement's column name → index (`column_names`), keyed by
+    /// where the statement's text lies: hashing the text itself (a
+    /// thousand characters for a link) on every read cost more than the read's
+    /// own column lookups.
+    columns: Mutex<HashMap<(usize, usize), ColumnIndex>>,
 }
 
 impl SqliteReader {
@@ -94,17 +98,13 @@ impl SqliteReader {
     /// Column name → index for `sql`, worked out once: rusqlite finds a
     /// column by name by asking SQLite for every column's name in turn,
     /// and an intro has forty columns (a tenth of the page's time).
-    fn column_names(
-        &self,
-        sql: &'static str,
-        statement: &rusqlite::Statement<'_>,
-    ) -> Arc<HashMap<String, usize>> {
+    fn column_names(&self, sql: &'static str, statement: &rusqlite::Statement<'_>) -> ColumnIndex {
         let mut known = match self.columns.lock() {
             Ok(known) => known,
             Err(poisoned) => poisoned.into_inner(),
         };
         known
-            .entry(sql)
+            .entry((sql.as_ptr() as usize, sql.len()))
             .or_insert_with(|| {
                 Arc::new(
                     statement
@@ -119,10 +119,34 @@ impl SqliteReader {
     }
 }
 
+/// A statement's column name → index.
+type ColumnIndex = Arc<HashMap<String, usize, BuildHasherDefault<Fnv>>>;
+
+/// FNV-1a: a row's forty lookups hash short, trusted column names, for
+/// which the standard library's DoS-resistant SipHash was most of their cost.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// A row whose columns are found by name through a prepared map.
 pub(super) struct NamedRow<'r, 's> {
     row: &'r rusqlite::Row<'s>,
-    names: &'r HashMap<String, usize>,
+    names: &'r ColumnIndex,
 }
 
 impl NamedRow<'_, '_> {
