@@ -185,9 +185,9 @@ impl Application {
             clock,
             timings: settings.timings,
             secret: load_or_create_secret(&settings.data_dir)?,
-            base_url: settings.base_url.clone(),
+            base_url: settings.base_url.as_str().into(),
             mail_dir: (settings.smtp.is_none() && overrides.transport.is_none())
-                .then(|| settings.mail_dir()),
+                .then(|| settings.mail_dir().into()),
             limiter: Arc::default(),
         };
         Ok(Self {

@@ -26,11 +26,12 @@ pub struct AppState {
     pub timings: Timings,
     /// The key emailed links and form tokens are derived from.
     pub secret: Arc<Vec<u8>>,
-    /// The origin of every link twoyes shows or sends.
-    pub base_url: String,
+    /// The origin of every link twoyes shows or sends. (Shared, like the
+    /// rest: every request clones the state.)
+    pub base_url: Arc<str>,
     /// Where the file transport writes emails (the local mailbox), if it is
     /// the transport in use.
-    pub mail_dir: Option<std::path::PathBuf>,
+    pub mail_dir: Option<Arc<std::path::Path>>,
     /// Counts lookups of unknown tokens per client (`limiter`).
     pub limiter: Arc<limiter::TokenLimiter>,
 }
