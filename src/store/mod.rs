@@ -12,6 +12,7 @@ mod guarded_batches;
 mod intro_creation;
 mod intro_writes;
 mod intros;
+mod link_batches;
 mod mailbox;
 mod outbox;
 mod outbox_plan;

@@ -21,17 +21,32 @@ pub struct PartyLink {
     pub version: i64,
 }
 
-/// The token's row with its intro, connector name and own timings.
-const PARTY_LINK_SQL: &str = concat!(
-    "select x.*, pt.role as token_role, pt.purpose as token_purpose, pt.outbox_id as token_outbox,",
-    " pt.expires_at as token_expires, c.name as connector_name, cs.timings as own_timings",
-    " from party_tokens pt",
-    " join (",
-    intro_select!(),
-    ") x on x.intro_id = pt.intro_id",
-    " join connectors c on c.connector_id = x.connector_id",
-    " left join connector_settings cs on cs.connector_id = x.connector_id",
-    " where pt.token_hash = $1"
+/// The token's row (and its hash) with its intro, connector name and own
+/// timings, for the links whose condition follows.
+macro_rules! party_link_select {
+    () => {
+        concat!(
+            "select x.*, pt.token_hash as token_hash, pt.role as token_role,",
+            " pt.purpose as token_purpose, pt.outbox_id as token_outbox,",
+            " pt.expires_at as token_expires, c.name as connector_name, cs.timings as own_timings",
+            " from party_tokens pt",
+            " join (",
+            intro_select!(),
+            ") x on x.intro_id = pt.intro_id",
+            " join connectors c on c.connector_id = x.connector_id",
+            " left join connector_settings cs on cs.connector_id = x.connector_id",
+        )
+    };
+}
+
+/// One link.
+pub(super) const PARTY_LINK_SQL: &str = concat!(party_link_select!(), " where pt.token_hash = $1");
+
+/// The links whose hashes are in `$1`, a JSON array (PostgreSQL only; see
+/// `link_batches`).
+pub(super) const PARTY_LINKS_SQL: &str = concat!(
+    party_link_select!(),
+    " where pt.token_hash in (select jsonb_array_elements_text(cast($1 as jsonb)))"
 );
 
 impl SqlStore {
@@ -46,7 +61,7 @@ impl SqlStore {
     }
 }
 
-fn party_link_from_row(row: &(impl Columns + ?Sized)) -> StoreResult<PartyLink> {
+pub(super) fn party_link_from_row(row: &(impl Columns + ?Sized)) -> StoreResult<PartyLink> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("token {what}"));
     let intro = intro_from_row(row)?;
     let token = PartyToken {

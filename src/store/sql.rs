@@ -10,6 +10,7 @@ use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
 use super::guarded_batches::GuardedBatches;
+use super::link_batches::LinkBatches;
 use super::sqlite_checkpoints::Checkpoints;
 use super::sqlite_reads::SqliteReader;
 use super::write_lane::{WriteLane, WriteTx};
@@ -66,6 +67,8 @@ pub struct SqlStore {
     lane: Option<Arc<WriteLane>>,
     /// PostgreSQL only: decisions' writes, many to a statement.
     pub(super) batches: Option<GuardedBatches>,
+    /// PostgreSQL only: the emailed links' reads, many to a statement.
+    pub(super) links: Option<LinkBatches>,
     /// SQLite on a file only: the decision page's read without a thread
     /// hand-off (`sqlite_reads.rs`).
     pub(super) reader: Option<SqliteReader>,
@@ -150,9 +153,12 @@ impl SqlStore {
             }
             Backend::Postgres => None,
         };
-        let batches = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(GuardedBatches::start(pool.clone())),
+        let (batches, links) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres => (
+                Some(GuardedBatches::start(pool.clone())),
+                Some(LinkBatches::start(pool.clone())),
+            ),
         };
         let reader = match backend {
             Backend::Sqlite => sqlite_disk_file(&url).map(SqliteReader::new),
@@ -165,6 +171,7 @@ impl SqlStore {
             wake: Arc::new(tokio::sync::Notify::new()),
             lane,
             batches,
+            links,
             reader,
             url,
         })

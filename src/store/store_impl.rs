@@ -101,7 +101,10 @@ impl Store for SqlStore {
         self.party_token_query(hash).await
     }
     async fn party_link(&self, hash: &TokenHash) -> StoreResult<Option<PartyLink>> {
-        self.party_link_query(hash).await
+        match &self.links {
+            Some(links) => links.read(hash.as_str()).await,
+            None => self.party_link_query(hash).await,
+        }
     }
     async fn suppress(
         &self,

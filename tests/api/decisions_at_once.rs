@@ -2,7 +2,9 @@
 //! the intro as it stands when it is written. On PostgreSQL the writes that
 //! wait together go out as one statement (`store/guarded_batches.rs`), and
 //! the two parties of one intro answering at once race for it; on SQLite
-//! they share the write lane's commits.
+//! they share the write lane's commits. Pages opened at the same moment
+//! each show their own intro (on PostgreSQL their links' reads wait
+//! together, `store/link_batches.rs`).
 
 use serde_json::{Value, json};
 
@@ -12,8 +14,8 @@ const INTROS: usize = 16;
 
 fn pair_body(i: usize) -> Value {
     json!({
-        "requester": {"name": format!("Rita {i}"), "email": format!("rita{i}@requester.example")},
-        "target": {"name": format!("Tom {i}"), "email": format!("tom{i}@target.example")},
+        "requester": {"name": format!("Rita {i:02}"), "email": format!("rita{i}@requester.example")},
+        "target": {"name": format!("Tom {i:02}"), "email": format!("tom{i}@target.example")},
         "reason": "You both work on soil health and keep asking me the same questions.",
         "mode": "parallel",
     })
@@ -105,5 +107,43 @@ async fn decisions_made_together_each_count_once() {
             .collect();
         expected.sort();
         assert_eq!(decisions, expected, "intro {i}: each decision once");
+    }
+}
+
+#[tokio::test]
+async fn pages_opened_together_each_show_their_own_intro() {
+    let app = spawn_app().await;
+    for i in 0..INTROS {
+        app.propose(&pair_body(i)).await;
+    }
+    app.settle().await;
+
+    // Both parties of every intro open their page at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..INTROS {
+        for (address, other) in [
+            (format!("rita{i}@requester.example"), "Tom"),
+            (format!("tom{i}@target.example"), "Rita"),
+        ] {
+            let (client, link) = (app.client.clone(), app.ask_link(&address));
+            tasks.spawn(async move {
+                let response = client.get(&link).send().await.expect("GET");
+                let status = response.status().as_u16();
+                let page = response.text().await.expect("the page");
+                (i, address, other, status, page)
+            });
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (i, address, other, status, page) = done.expect("a page task");
+        assert_eq!(status, 200, "{address}'s page");
+        for j in 0..INTROS {
+            let name = format!("{other} {j:02}");
+            assert_eq!(
+                page.contains(&name),
+                i == j,
+                "{address}'s page names {name} only if it is their intro's"
+            );
+        }
     }
 }
