@@ -20,6 +20,7 @@ use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::party_links::{PARTY_LINK_SQL, PARTY_LINKS_SQL, PartyLink, party_link_from_row};
+use super::sqlite_reads::read_one_pooled;
 use super::{StoreError, StoreResult};
 
 /// At most this many links in one statement…
@@ -49,7 +50,7 @@ impl LinkBatches {
     /// The link whose token hashes to `hash`, if there is one.
     pub(super) async fn read(&self, hash: &str) -> StoreResult<Option<PartyLink>> {
         let (found, answer) = oneshot::channel();
-        let gone = || StoreError::Commit("the links' reader has stopped".into());
+        let gone = || StoreError::Database(sqlx::Error::WorkerCrashed);
         self.reads
             .send(Read {
                 hash: hash.to_string(),
@@ -103,7 +104,7 @@ async fn read_batches(pool: AnyPool, mut queue: mpsc::UnboundedReceiver<Read>) {
 
 /// Reads `batch` (with the one-link statement if it is one read) and
 /// answers each of its reads.
-async fn read_batch(pool: &AnyPool, mut batch: Vec<Read>) {
+async fn read_batch(pool: &AnyPool, batch: Vec<Read>) {
     if batch.len() > 1 {
         match read_together(pool, &batch).await {
             Ok(links) => {
@@ -117,7 +118,7 @@ async fn read_batch(pool: &AnyPool, mut batch: Vec<Read>) {
             }
         }
     }
-    for read in batch.drain(..) {
+    for read in batch {
         let link = read_alone(pool, &read.hash).await;
         let _ = read.found.send(link);
     }
@@ -143,11 +144,10 @@ async fn read_together(pool: &AnyPool, batch: &[Read]) -> StoreResult<HashMap<St
 
 /// One link, with the one-link statement.
 async fn read_alone(pool: &AnyPool, hash: &str) -> StoreResult<Option<PartyLink>> {
-    let row = sqlx::query(PARTY_LINK_SQL)
-        .bind(hash)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(party_link_from_row).transpose()
+    read_one_pooled(pool, PARTY_LINK_SQL, &[hash], |row| {
+        party_link_from_row(row)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -183,13 +183,24 @@ impl super::sql::SqlStore {
                 read => return read,
             }
         }
-        let mut query = sqlx::query(sql);
-        for param in params {
-            query = query.bind(*param);
-        }
-        let row = query.fetch_optional(&self.pool).await?;
-        row.as_ref().map(|row| map(row)).transpose()
+        read_one_pooled(&self.pool, sql, params, map).await
     }
+}
+
+/// The first row of `sql` with `params` as `$1…`, mapped by `map`, through
+/// the pool.
+pub(super) async fn read_one_pooled<T>(
+    pool: &sqlx::AnyPool,
+    sql: &'static str,
+    params: &[&str],
+    map: impl Fn(&dyn Columns) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut query = sqlx::query(sql);
+    for param in params {
+        query = query.bind(*param);
+    }
+    let row = query.fetch_optional(pool).await?;
+    row.as_ref().map(|row| map(row)).transpose()
 }
 
 /// Whether SQLite said the database was busy or locked.
