@@ -129,33 +129,75 @@ impl Columns for AnyRow {
     }
 }
 
-fn party_from_row(row: &(impl Columns + ?Sized), role: Role) -> StoreResult<Party> {
-    let p = match role {
-        Role::Requester => "r",
-        Role::Target => "t",
+/// A party's column names as `party_columns!` aliases them, for one role.
+struct PartyColumnNames {
+    name: &'static str,
+    email: &'static str,
+    blurb: &'static str,
+    consent: &'static str,
+    consent_on_record_at: &'static str,
+    asked_at: &'static str,
+    ask_count: &'static str,
+    reminded: &'static str,
+    decided_at: &'static str,
+    undo_until: &'static str,
+    snooze_until: &'static str,
+    has_snoozed: &'static str,
+    intro_note: &'static str,
+    private_reason: &'static str,
+}
+
+macro_rules! party_column_names {
+    ($p:literal) => {
+        PartyColumnNames {
+            name: concat!($p, "_name"),
+            email: concat!($p, "_email"),
+            blurb: concat!($p, "_blurb"),
+            consent: concat!($p, "_consent"),
+            consent_on_record_at: concat!($p, "_consent_on_record_at"),
+            asked_at: concat!($p, "_asked_at"),
+            ask_count: concat!($p, "_ask_count"),
+            reminded: concat!($p, "_reminded"),
+            decided_at: concat!($p, "_decided_at"),
+            undo_until: concat!($p, "_undo_until"),
+            snooze_until: concat!($p, "_snooze_until"),
+            has_snoozed: concat!($p, "_has_snoozed"),
+            intro_note: concat!($p, "_intro_note"),
+            private_reason: concat!($p, "_private_reason"),
+        }
     };
-    let col = |name: &str| format!("{p}_{name}");
-    let text = |name: &str| row.required_text(&col(name));
-    let opt_text =
-        |name: &str| -> StoreResult<String> { Ok(row.text(&col(name))?.unwrap_or_default()) };
-    let int = |name: &str| row.required_int(&col(name));
-    let ts = |name: &str| row.timestamp(&col(name));
+}
+
+/// Named once, not formatted for every read: two dozen `format!`s were 3%
+/// of the decision page's time.
+const REQUESTER_COLUMNS: PartyColumnNames = party_column_names!("r");
+const TARGET_COLUMNS: PartyColumnNames = party_column_names!("t");
+
+fn party_from_row(row: &(impl Columns + ?Sized), role: Role) -> StoreResult<Party> {
+    let c = match role {
+        Role::Requester => &REQUESTER_COLUMNS,
+        Role::Target => &TARGET_COLUMNS,
+    };
+    let opt_text = |col: &str| -> StoreResult<String> { Ok(row.text(col)?.unwrap_or_default()) };
     Ok(Party {
         role,
-        name: PersonName::parse(&text("name")?).map_err(|_| corrupt("party name"))?,
-        email: EmailAddress::parse(&text("email")?).map_err(|_| corrupt("party email"))?,
-        blurb: Blurb::parse(&opt_text("blurb")?).map_err(|_| corrupt("blurb"))?,
-        consent: Consent::parse(&text("consent")?).ok_or_else(|| corrupt("consent"))?,
-        consent_on_record_at: ts("consent_on_record_at")?,
-        asked_at: ts("asked_at")?,
-        ask_count: u32::try_from(int("ask_count")?).map_err(|_| corrupt("ask_count"))?,
-        reminded: int("reminded")? != 0,
-        decided_at: ts("decided_at")?,
-        undo_until: ts("undo_until")?,
-        snooze_until: ts("snooze_until")?,
-        has_snoozed: int("has_snoozed")? != 0,
-        intro_note: Note::parse(&opt_text("intro_note")?).map_err(|_| corrupt("intro note"))?,
-        private_reason: PrivateReason::parse(&opt_text("private_reason")?)
+        name: PersonName::parse(&row.required_text(c.name)?).map_err(|_| corrupt("party name"))?,
+        email: EmailAddress::parse(&row.required_text(c.email)?)
+            .map_err(|_| corrupt("party email"))?,
+        blurb: Blurb::parse(&opt_text(c.blurb)?).map_err(|_| corrupt("blurb"))?,
+        consent: Consent::parse(&row.required_text(c.consent)?)
+            .ok_or_else(|| corrupt("consent"))?,
+        consent_on_record_at: row.timestamp(c.consent_on_record_at)?,
+        asked_at: row.timestamp(c.asked_at)?,
+        ask_count: u32::try_from(row.required_int(c.ask_count)?)
+            .map_err(|_| corrupt("ask_count"))?,
+        reminded: row.required_int(c.reminded)? != 0,
+        decided_at: row.timestamp(c.decided_at)?,
+        undo_until: row.timestamp(c.undo_until)?,
+        snooze_until: row.timestamp(c.snooze_until)?,
+        has_snoozed: row.required_int(c.has_snoozed)? != 0,
+        intro_note: Note::parse(&opt_text(c.intro_note)?).map_err(|_| corrupt("intro note"))?,
+        private_reason: PrivateReason::parse(&opt_text(c.private_reason)?)
             .map_err(|_| corrupt("private reason"))?,
     })
 }

@@ -120,23 +120,33 @@ impl SqliteReader {
 }
 
 /// A statement's column name → index.
-type ColumnIndex = Arc<HashMap<String, usize, BuildHasherDefault<Fnv>>>;
+type ColumnIndex = Arc<HashMap<String, usize, BuildHasherDefault<NameHasher>>>;
 
-/// FNV-1a: a row's forty lookups hash short, trusted column names, for
-/// which the standard library's DoS-resistant SipHash was most of their cost.
-struct Fnv(u64);
+/// Hashes short, trusted column names eight bytes at a time (the mixing
+/// step of rustc's FxHash): a row's forty lookups cost most of their time
+/// in the standard library's DoS-resistant SipHash, and still 2% of the
+/// decision page in FNV-1a, a byte at a time.
+#[derive(Default)]
+struct NameHasher(u64);
 
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
+impl NameHasher {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
 
-impl Hasher for Fnv {
+impl Hasher for NameHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
         }
+        let rest = chunks.remainder();
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        self.mix(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
     }
     fn finish(&self) -> u64 {
         self.0
