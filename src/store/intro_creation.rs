@@ -56,7 +56,7 @@ impl SqlStore {
         let t = machine::apply(&intro, Command::Start, &ctx)?;
         let due_at = machine::next_due(&t.intro, &ctx.timings).map(|(at, _)| at);
         let mut writes = Statements::default();
-        insert_intro(&mut writes, &t.intro, due_at);
+        insert_intro(&mut writes, &t.intro);
         let (writes, wake) = self.transition_writes(writes, None, &t, &ctx, due_at);
         let pair = (
             PAIR_SQL,

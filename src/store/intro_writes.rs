@@ -52,11 +52,12 @@ fn party_state(p: &Party) -> [Value; 10] {
     ]
 }
 
-/// A new intro, its two parties, their contacts and its search terms.
-pub(super) fn insert_intro(w: &mut Statements, intro: &Intro, due_at: Option<Timestamp>) {
+/// A new intro, its two parties, their contacts and its search terms (its
+/// due time is among its transition's rows).
+pub(super) fn insert_intro(w: &mut Statements, intro: &Intro) {
     w.push(
-        "insert into intros (intro_id, connector_id, mode, status, reason, topic, note, due_at, created_at, updated_at, closed_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)",
+        "insert into intros (intro_id, connector_id, mode, status, reason, topic, note, created_at, updated_at, closed_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
         vec![
             intro.id.as_str().into(),
             intro.connector_id.as_str().into(),
@@ -65,7 +66,6 @@ pub(super) fn insert_intro(w: &mut Statements, intro: &Intro, due_at: Option<Tim
             intro.reason.as_str().into(),
             intro.topic.as_str().into(),
             intro.note.as_ref().map(|n| n.as_str().to_string()).into(),
-            millis(due_at),
             intro.created_at.as_millis().into(),
             millis(intro.closed_at),
         ],
@@ -108,23 +108,21 @@ pub(super) fn insert_intro(w: &mut Statements, intro: &Intro, due_at: Option<Tim
 /// `version`, only while the row is still at that version.
 pub(super) fn intro_update(
     intro: &Intro,
-    due_at: Option<Timestamp>,
     now: Timestamp,
     version: Option<i64>,
 ) -> (String, Vec<Value>) {
-    let mut sql = "update intros set status = $1, due_at = $2, updated_at = $3, closed_at = $4,
+    let mut sql = "update intros set status = $1, updated_at = $2, closed_at = $3,
              version = version + 1
-         where intro_id = $5"
+         where intro_id = $4"
         .to_string();
     let mut values = vec![
         intro.status.as_str().into(),
-        millis(due_at),
         now.as_millis().into(),
         millis(intro.closed_at),
         intro.id.as_str().into(),
     ];
     if let Some(version) = version {
-        sql.push_str(" and version = $6");
+        sql.push_str(" and version = $5");
         values.push(version.into());
     }
     (sql, values)
@@ -145,6 +143,38 @@ pub(super) struct TransitionRows {
     pub(super) outbox: Vec<Vec<Value>>,
     /// …and their link tokens (only hashes).
     pub(super) tokens: Vec<Vec<Value>>,
+    /// When the workers next have something to do for the intro.
+    pub(super) due: Due,
+}
+
+/// An intro's next due time, kept in `intro_due`, a table of its own so that
+/// a decision's update of `intros` changes none of its indexed columns (see
+/// the migration `intro_due`).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Due {
+    pub(super) intro_id: String,
+    pub(super) at: Option<Timestamp>,
+    /// The intro is new: it has no row to replace or remove.
+    pub(super) new: bool,
+}
+
+const DUE_UPSERT: &str = "insert into intro_due (intro_id, due_at) values ($1, $2)
+     on conflict (intro_id) do update set due_at = excluded.due_at
+     where intro_due.due_at <> excluded.due_at";
+const DUE_DELETE: &str = "delete from intro_due where intro_id = $1";
+
+impl Due {
+    /// Its write, if it has one.
+    pub(super) fn push_to(self, w: &mut Statements) {
+        match self.at {
+            Some(at) => w.push(
+                DUE_UPSERT,
+                vec![self.intro_id.into(), at.as_millis().into()],
+            ),
+            None if !self.new => w.push(DUE_DELETE, vec![self.intro_id.into()]),
+            None => {}
+        }
+    }
 }
 
 /// A changed party's update; its values as `changed_parties` makes them.
@@ -161,11 +191,13 @@ const TOKEN_COLUMNS: &str =
 
 impl TransitionRows {
     /// The rows of transition `t` from `before` (`None`: the intro is
-    /// inserted as it stands, parties and all).
+    /// inserted as it stands, parties and all), after which its next due
+    /// time is `due_at`.
     pub(super) fn new(
         before: Option<&Intro>,
         t: &Transition,
         ctx: &Context,
+        due_at: Option<Timestamp>,
         token_secret: &[u8],
         message_id_domain: &str,
     ) -> Self {
@@ -220,6 +252,11 @@ impl TransitionRows {
             event,
             outbox,
             tokens,
+            due: Due {
+                intro_id: t.intro.id.as_str().to_string(),
+                at: due_at,
+                new: before.is_none(),
+            },
         }
     }
 
@@ -247,6 +284,7 @@ impl TransitionRows {
                 self.tokens.concat(),
             );
         }
+        self.due.push_to(w);
     }
 }
 

@@ -3,7 +3,7 @@
 use sqlx::{AnyConnection, Row};
 
 use super::guarded_batches::GuardedChange;
-use super::intro_writes::{TransitionRows, intro_update};
+use super::intro_writes::{Due, TransitionRows, intro_update};
 use super::rows::{Columns as _, intro_from_row, intro_select};
 use super::sql::{Backend, SqlStore};
 use super::statements::Statements;
@@ -74,6 +74,7 @@ impl SqlStore {
             before,
             t,
             ctx,
+            due_at,
             &self.options.token_secret,
             &self.options.message_id_domain,
         );
@@ -95,7 +96,7 @@ impl SqlStore {
         GuardedChange {
             intro_id: t.intro.id.as_str().to_string(),
             version,
-            intro: intro_update(&t.intro, due_at, ctx.now, version),
+            intro: intro_update(&t.intro, ctx.now, version),
             rows,
             wake,
         }
@@ -153,12 +154,14 @@ impl SqlStore {
         let Some(command) = machine::due_now(&intro, &ctx.timings, ctx.now) else {
             // Nothing due (another worker got here first, or timings changed):
             // store the fresh due time so the intro is not picked again early.
-            let due_at = machine::next_due(&intro, &ctx.timings).map(|(at, _)| at.as_millis());
-            sqlx::query("update intros set due_at = $1 where intro_id = $2")
-                .bind(due_at)
-                .bind(intro_id)
-                .execute(&mut *tx)
-                .await?;
+            let mut writes = Statements::default();
+            Due {
+                intro_id: intro_id.to_string(),
+                at: machine::next_due(&intro, &ctx.timings).map(|(at, _)| at),
+                new: false,
+            }
+            .push_to(&mut writes);
+            writes.execute(&mut tx, self.backend).await?;
             tx.commit().await?;
             return Ok(false);
         };
@@ -250,19 +253,20 @@ impl SqlStore {
         now: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<String>> {
-        let rows =
-            sqlx::query("select intro_id from intros where due_at <= $1 order by due_at limit $2")
-                .bind(now.as_millis())
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "select intro_id from intro_due where due_at <= $1 order by due_at limit $2",
+        )
+        .bind(now.as_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| Ok(r.try_get::<String, _>("intro_id")?))
             .collect()
     }
 
     pub(super) async fn next_due_at_query(&self) -> StoreResult<Option<Timestamp>> {
-        let row = sqlx::query("select min(due_at) as due from intros where due_at is not null")
+        let row = sqlx::query("select min(due_at) as due from intro_due")
             .fetch_one(&self.pool)
             .await?;
         Ok(row

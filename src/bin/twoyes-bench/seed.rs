@@ -2,8 +2,8 @@
 //! set-based SQL, so that a million take seconds rather than the hours the
 //! app's row-by-row writes would. Every row is what twoyes itself leaves once
 //! an intro closes: valid names, addresses and enum values, consents that
-//! agree with the status, `due_at` null (the worker finds nothing to do), and
-//! the terms `store::rows::search_terms` makes.
+//! agree with the status, nothing due (no `intro_due` row: the worker finds
+//! nothing to do), and the terms `store::rows::search_terms` makes.
 //!
 //! Speed comes from writing each table in its key order: B-tree appends,
 //! never a random insert or a big sort. So a party's name depends only on
@@ -239,9 +239,9 @@ async fn fill(
     };
     sqlx::query(AssertSqlSafe(format!(
         "{plan} insert into intros (intro_id, connector_id, mode, status, reason, topic, note,
-             due_at, created_at, updated_at, closed_at)
+             created_at, updated_at, closed_at)
          select id, $1, mode, status, {}, {}, case when h % 11 = 0 then 'Mention the conference.' end,
-             null, c, {closed}, {closed}
+             c, {closed}, {closed}
          from q", pick(REASONS.map(|r| r.0)), pick(REASONS.map(|r| r.1)), closed = at("closed"))))
         .bind(connector_id).execute(&mut *tx).await?;
 

@@ -49,8 +49,8 @@ pub(super) struct GuardedChange {
     pub(super) intro_id: String,
     /// The version the intro was read at (none: the write is not guarded).
     pub(super) version: Option<i64>,
-    /// `intro_update`: its statement and values (status, due_at,
-    /// updated_at, closed_at, intro_id, and the version it must be at).
+    /// `intro_update`: its statement and values (status, updated_at,
+    /// closed_at, intro_id, and the version it must be at).
     pub(super) intro: (String, Vec<Value>),
     pub(super) rows: TransitionRows,
     /// Whether workers are woken when it is written.

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use sqlx::{AnyPool, Row as _};
 
 use super::Job;
+use crate::domain::Timestamp;
 use crate::store::statements::Value;
 use crate::store::{StoreError, StoreResult};
 
@@ -17,13 +18,14 @@ pub(super) async fn write_together(pool: &AnyPool, batch: &[Job]) -> StoreResult
     for (k, job) in batch.iter().enumerate() {
         let change = &job.change;
         let (_, values) = &change.intro;
-        if values.len() != 6 {
+        if values.len() != 5 {
             return Err(StoreError::Commit(
                 "a decision's write has no version".into(),
             ));
         }
         let mut intro = numbered(k, values);
         intro.push(change.wake.into());
+        intro.push(change.rows.due.at.map(Timestamp::as_millis).into());
         intros.push(serde_json::Value::Array(intro));
         let rows = &change.rows;
         parties.extend(rows.parties.iter().map(|r| row(k, r)));
@@ -63,19 +65,28 @@ fn numbered(k: usize, values: &[Value]) -> Vec<serde_json::Value> {
 /// Each array holds rows `[k, …]` in the column order of its single-write
 /// statement (`intro_update`, `PARTY_UPDATE`, `EVENT_INSERT`,
 /// `OUTBOX_COLUMNS`, `TOKEN_COLUMNS`), `k` being the decision's place in
-/// the batch; an intro's row ends with whether to wake the workers. Only
+/// the batch; an intro's row ends with whether to wake the workers and its
+/// next due time (`Due`: set, or removed when there is none). Only
 /// the rows of decisions whose guard held are written; the statement
 /// returns those decisions' `k`.
 const BATCH_SQL: &str = "with i as (
-        select (r->>0)::int as k, r->>1 as status, (r->>2)::bigint as due_at,
-            (r->>3)::bigint as updated_at, (r->>4)::bigint as closed_at, r->>5 as intro_id,
-            (r->>6)::bigint as version, (r->>7)::boolean as wake
+        select (r->>0)::int as k, r->>1 as status, (r->>2)::bigint as updated_at,
+            (r->>3)::bigint as closed_at, r->>4 as intro_id, (r->>5)::bigint as version,
+            (r->>6)::boolean as wake, (r->>7)::bigint as due_at
         from json_array_elements($1::json) r
     ), guard as (
-        update intros t set status = i.status, due_at = i.due_at, updated_at = i.updated_at,
+        update intros t set status = i.status, updated_at = i.updated_at,
             closed_at = i.closed_at, version = t.version + 1
         from i where t.intro_id = i.intro_id and t.version = i.version
         returning i.k, i.wake
+    ), due_set as (
+        insert into intro_due (intro_id, due_at)
+        select i.intro_id, i.due_at from i where i.due_at is not null and i.k in (select k from guard)
+        on conflict (intro_id) do update set due_at = excluded.due_at
+        where intro_due.due_at <> excluded.due_at
+    ), due_removed as (
+        delete from intro_due d using i
+        where d.intro_id = i.intro_id and i.due_at is null and i.k in (select k from guard)
     ), parties_written as (
         update parties t set consent = r->>1, asked_at = (r->>2)::bigint,
             ask_count = (r->>3)::bigint, reminded = (r->>4)::bigint,

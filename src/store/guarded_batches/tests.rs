@@ -3,6 +3,7 @@
 
 use super::statement::row;
 use super::*;
+use crate::store::intro_writes::Due;
 
 type Answer = oneshot::Receiver<StoreResult<bool>>;
 
@@ -16,6 +17,11 @@ fn job(intro_id: &str, version: i64) -> (Job, Answer) {
             event: Vec::new(),
             outbox: Vec::new(),
             tokens: Vec::new(),
+            due: Due {
+                intro_id: intro_id.to_string(),
+                at: None,
+                new: false,
+            },
         },
         wake: false,
     };
