@@ -43,3 +43,121 @@ fn processes_migrating_a_new_database_together_all_succeed() {
         }
     }
 }
+
+/// Migrations 11 (SQLite: link tables rebuilt `WITHOUT ROWID`) and 12 (the
+/// due time moved to `intro_due`) keep what a database already holds.
+#[tokio::test]
+async fn the_link_tables_and_due_times_survive_their_migrations() {
+    use sqlx::{Connection, Row};
+    // Arrange: a database at the schema before them, with one intro that
+    // has something due, one that has not, and a link token.
+    sqlx::any::install_default_drivers();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, folder) = match database_url_for(dir.path()) {
+        Some(url) => (url, "postgres"),
+        None => (
+            format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+            "sqlite",
+        ),
+    };
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(format!(
+        "{}/migrations/{folder}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .map(|e| e.unwrap().path())
+    .collect();
+    files.sort();
+    let (before, rest): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|p| p.file_name().unwrap().to_str().unwrap() < "20261126000011");
+    let run = |sql: String| sqlx::AssertSqlSafe(sql);
+    for path in before {
+        let sql = std::fs::read_to_string(path).unwrap();
+        sqlx::raw_sql(run(sql)).execute(&mut conn).await.unwrap();
+    }
+    let setup = "
+        insert into connectors (connector_id, email, email_key, name, is_admin, created_at)
+            values ('c1', 'c1@x.example', 'c1@x.example', 'One', 0, 1);
+        insert into intros (intro_id, connector_id, mode, status, reason, topic, due_at, created_at, updated_at) values
+            ('i1', 'c1', 'parallel', 'asking', 'r', 't', 5000, 1000, 1000),
+            ('i2', 'c1', 'parallel', 'introduced', 'r', 't', null, 2000, 2000);
+        insert into parties (intro_id, role, name, email, email_key, consent, ask_count, reminded, has_snoozed, undo_until, created_at) values
+            ('i1', 'requester', 'Ann', 'ann@x.example', 'ann@x.example', 'accepted', 1, 0, 0, 4000, 1000),
+            ('i1', 'target', 'Tom', 'tom@y.example', 'tom@y.example', 'asked', 1, 0, 0, null, 1000);
+        insert into outbox (outbox_id, intro_id, connector_id, kind, recipient, payload, message_id, status, attempts, not_before, created_at)
+            values ('o1', 'i1', 'c1', 'ask', 'tom@y.example', '{}', '<m1@x.example>', 'sent', 1, 1000, 1000);
+        insert into party_tokens (token_hash, intro_id, role, purpose, outbox_id, expires_at, created_at)
+            values ('h1', 'i1', 'target', 'decide', 'o1', 9000, 1000);";
+    sqlx::raw_sql(setup).execute(&mut conn).await.unwrap();
+
+    // Act
+    for path in rest {
+        let sql = std::fs::read_to_string(path).unwrap();
+        sqlx::raw_sql(run(sql)).execute(&mut conn).await.unwrap();
+    }
+
+    // Assert: the due time moved (and only where something was due)…
+    let due: Vec<(String, i64)> =
+        sqlx::query("select intro_id, due_at from intro_due order by intro_id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+    assert_eq!(due, vec![("i1".to_string(), 5000)]);
+    assert!(
+        sqlx::query("select due_at from intros")
+            .fetch_all(&mut conn)
+            .await
+            .is_err(),
+        "intros keeps no due time of its own"
+    );
+    // …and the parties and the token are as they were.
+    let parties: Vec<(String, String, String, Option<i64>)> = sqlx::query(
+        "select role, name, consent, undo_until from parties where intro_id = 'i1' order by role",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+    .collect();
+    assert_eq!(
+        parties,
+        vec![
+            (
+                "requester".into(),
+                "Ann".into(),
+                "accepted".into(),
+                Some(4000)
+            ),
+            ("target".into(), "Tom".into(), "asked".into(), None),
+        ]
+    );
+    let token = sqlx::query(
+        "select intro_id, role, purpose, outbox_id, expires_at from party_tokens where token_hash = 'h1'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let token: (String, String, String, String, i64) = (
+        token.get(0),
+        token.get(1),
+        token.get(2),
+        token.get(3),
+        token.get(4),
+    );
+    assert_eq!(
+        token,
+        (
+            "i1".into(),
+            "target".into(),
+            "decide".into(),
+            "o1".into(),
+            9000
+        )
+    );
+}
