@@ -50,6 +50,49 @@ pub fn database_url_for(data_dir: &Path) -> Option<String> {
     Some(url)
 }
 
+/// A database of its own (in `data_dir` on SQLite) at the schema before
+/// the migration whose file name starts with `first`; with the migration
+/// files from that one on, in order, for the test to run (`run_migration`).
+pub async fn database_before_migration(
+    data_dir: &Path,
+    first: &str,
+) -> (sqlx::AnyConnection, Vec<PathBuf>) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let (url, folder) = match database_url_for(data_dir) {
+        Some(url) => (url, "postgres"),
+        None => (
+            format!("sqlite://{}?mode=rwc", data_dir.join("t.db").display()),
+            "sqlite",
+        ),
+    };
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(format!(
+        "{}/migrations/{folder}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .map(|e| e.unwrap().path())
+    .collect();
+    files.sort();
+    let (before, rest): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|p| p.file_name().unwrap().to_str().unwrap() < first);
+    for path in before {
+        run_migration(&mut conn, &path).await;
+    }
+    (conn, rest)
+}
+
+/// Runs one migration file on `conn`.
+pub async fn run_migration(conn: &mut sqlx::AnyConnection, path: &Path) {
+    let sql = std::fs::read_to_string(path).unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(conn)
+        .await
+        .unwrap();
+}
+
 async fn create_test_database(admin: &str) -> String {
     use sqlx::Connection;
     static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use super::helpers::database_url_for;
+use super::helpers::{database_before_migration, database_url_for, run_migration};
 
 #[test]
 fn processes_migrating_a_new_database_together_all_succeed() {
@@ -48,35 +48,11 @@ fn processes_migrating_a_new_database_together_all_succeed() {
 /// due time moved to `intro_due`) keep what a database already holds.
 #[tokio::test]
 async fn the_link_tables_and_due_times_survive_their_migrations() {
-    use sqlx::{Connection, Row};
+    use sqlx::Row;
     // Arrange: a database at the schema before them, with one intro that
     // has something due, one that has not, and a link token.
-    sqlx::any::install_default_drivers();
     let dir = tempfile::tempdir().unwrap();
-    let (url, folder) = match database_url_for(dir.path()) {
-        Some(url) => (url, "postgres"),
-        None => (
-            format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
-            "sqlite",
-        ),
-    };
-    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(format!(
-        "{}/migrations/{folder}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-    .map(|e| e.unwrap().path())
-    .collect();
-    files.sort();
-    let (before, rest): (Vec<_>, Vec<_>) = files
-        .into_iter()
-        .partition(|p| p.file_name().unwrap().to_str().unwrap() < "20261126000011");
-    let run = |sql: String| sqlx::AssertSqlSafe(sql);
-    for path in before {
-        let sql = std::fs::read_to_string(path).unwrap();
-        sqlx::raw_sql(run(sql)).execute(&mut conn).await.unwrap();
-    }
+    let (mut conn, rest) = database_before_migration(dir.path(), "20261126000011").await;
     let setup = "
         insert into connectors (connector_id, email, email_key, name, is_admin, created_at)
             values ('c1', 'c1@x.example', 'c1@x.example', 'One', 0, 1);
@@ -94,8 +70,7 @@ async fn the_link_tables_and_due_times_survive_their_migrations() {
 
     // Act
     for path in rest {
-        let sql = std::fs::read_to_string(path).unwrap();
-        sqlx::raw_sql(run(sql)).execute(&mut conn).await.unwrap();
+        run_migration(&mut conn, &path).await;
     }
 
     // Assert: the due time moved (and only where something was due)…

@@ -502,34 +502,10 @@ async fn without_mail_files_there_is_no_mailbox() {
 
 #[tokio::test]
 async fn the_migration_makes_contacts_of_everyone_already_in_an_intro() {
-    use sqlx::{Connection, Row};
+    use sqlx::Row;
     // Arrange: a database at the schema before contacts, with intros.
-    sqlx::any::install_default_drivers();
     let dir = tempfile::tempdir().unwrap();
-    let (url, folder) = match database_url_for(dir.path()) {
-        Some(url) => (url, "postgres"),
-        None => (
-            format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
-            "sqlite",
-        ),
-    };
-    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(format!(
-        "{}/migrations/{folder}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-    .map(|e| e.unwrap().path())
-    .collect();
-    files.sort();
-    let run =
-        |path: std::path::PathBuf| sqlx::AssertSqlSafe(std::fs::read_to_string(path).unwrap());
-    let (before, rest): (Vec<_>, Vec<_>) = files
-        .into_iter()
-        .partition(|p| p.file_name().unwrap().to_str().unwrap() < "20261126000004");
-    for path in before {
-        sqlx::raw_sql(run(path)).execute(&mut conn).await.unwrap();
-    }
+    let (mut conn, rest) = database_before_migration(dir.path(), "20261126000004").await;
     let setup = "
         insert into connectors (connector_id, email, email_key, name, is_admin, created_at) values
             ('c1', 'c1@x.example', 'c1@x.example', 'One', 0, 1), ('c2', 'c2@x.example', 'c2@x.example', 'Two', 0, 1);
@@ -551,10 +527,7 @@ async fn the_migration_makes_contacts_of_everyone_already_in_an_intro() {
         .into_iter()
         .find(|p| p.to_str().unwrap().ends_with("_contacts.sql"))
         .unwrap();
-    sqlx::raw_sql(run(contacts))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    run_migration(&mut conn, &contacts).await;
 
     // Assert: one contact per connector and address, named as in the latest intro.
     let rows = sqlx::query(
