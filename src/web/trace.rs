@@ -13,9 +13,8 @@ fn make_span(request: &Request<axum::body::Body>) -> tracing::Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    tracing::info_span!("request", method = %request.method(), route = %route)
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!("request", method = %request.method(), route)
 }
 
 pub fn layer()
